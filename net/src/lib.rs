@@ -1,0 +1,10 @@
+//! ringkv-net moves bytes between sockets and request handlers: it tells HTTP/2 from
+//! HTTP/1.x on a fresh connection, and (issue "net") carries gRPC calls over a hand-written
+//! HTTP/2 + HPACK codec and plain requests over HTTP/1.1.
+//!
+//! It owns protocol framing only. It never knows etcd: no etcd message, error string or
+//! key appears here, and handlers are plain functions the server plugs in. Every decoder
+//! of outside bytes in this crate returns an error on bad input and never panics.
+
+pub mod http1;
+pub mod sniff;

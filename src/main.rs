@@ -1,0 +1,3 @@
+fn main() {
+    println!("ringkv {}", env!("CARGO_PKG_VERSION"));
+}
