@@ -4,7 +4,9 @@
 fn main() {
     eprintln!(
         "ringkv-perf: the load harness is not built yet; workloads will be: {}",
-        ringkv_perf::workload::Workload::ALL.map(|w| w.name()).join(", ")
+        ringkv_perf::workload::Workload::ALL
+            .map(|w| w.name())
+            .join(", ")
     );
     std::process::exit(2);
 }

@@ -33,7 +33,10 @@ mod tests {
     #[test]
     fn other_files_are_not_segments() {
         assert_eq!(parse_file_name("0.tmp"), None);
-        assert_eq!(parse_file_name("000000000000000g-0000000000000000.wal"), None);
+        assert_eq!(
+            parse_file_name("000000000000000g-0000000000000000.wal"),
+            None
+        );
         assert_eq!(parse_file_name("1-2.wal"), None);
     }
 

@@ -22,11 +22,7 @@ impl Response {
     /// Go's `net/http` plain-text error shape (`http.Error`), which etcd's mux returns for
     /// unknown paths and wrong methods.
     pub fn plain_error(status: u16, message: &str) -> Self {
-        let mut r = Response::new(
-            status,
-            "text/plain; charset=utf-8",
-            format!("{message}\n"),
-        );
+        let mut r = Response::new(status, "text/plain; charset=utf-8", format!("{message}\n"));
         r.headers.push(("X-Content-Type-Options", "nosniff".into()));
         r
     }

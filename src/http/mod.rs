@@ -1,0 +1,190 @@
+//! The HTTP/1.1 front door on the client port: `/version` and `/health` now; the JSON
+//! gateway (`/v3/…`), v2 keys and `/metrics` are later issues. Answers match etcd's bodies,
+//! status codes and headers (CORS included, as etcd's default `--cors '*'` emits them).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures_lite::AsyncWriteExt;
+use glommio::net::TcpStream;
+use ringkv_net::http1::{self, Head, Http1Error, Response};
+
+use crate::runtime::{ServerInfo, Shutdown};
+use crate::version::{ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION};
+
+/// A keep-alive connection idle for this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Bodies above this are refused; no HTTP endpoint built so far takes a body at all, and
+/// etcd's largest (a gateway request) is bounded by --max-request-bytes plus gRPC framing.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+pub async fn serve(
+    mut stream: TcpStream,
+    mut buf: Vec<u8>,
+    shutdown: Shutdown,
+    info: Arc<ServerInfo>,
+) {
+    use crate::runtime::connection::{ReadOutcome, read_more};
+    loop {
+        let (head, head_len) = match http1::parse_head(&buf) {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) => match read_more(&mut stream, &mut buf, IDLE_TIMEOUT, &shutdown).await {
+                ReadOutcome::Data => continue,
+                ReadOutcome::Closed => return,
+            },
+            Err(e) => {
+                let _ = write(&mut stream, &protocol_error(&e), false).await;
+                return;
+            }
+        };
+        let body_len = match head.content_length() {
+            Ok(n) if n <= MAX_BODY_BYTES => n,
+            Ok(_) => {
+                let r = Response::plain_error(413, "http: request body too large");
+                let _ = write(&mut stream, &r, false).await;
+                return;
+            }
+            Err(e) => {
+                let _ = write(&mut stream, &protocol_error(&e), false).await;
+                return;
+            }
+        };
+        while buf.len() < head_len + body_len {
+            match read_more(&mut stream, &mut buf, IDLE_TIMEOUT, &shutdown).await {
+                ReadOutcome::Data => {}
+                ReadOutcome::Closed => return,
+            }
+        }
+        let response = route(&head, &info);
+        buf.drain(..head_len + body_len);
+        let keep_alive = head.keep_alive() && !shutdown.is_triggered();
+        if write(&mut stream, &response, keep_alive).await.is_err() || !keep_alive {
+            let _ = stream.close().await;
+            return;
+        }
+    }
+}
+
+async fn write(
+    stream: &mut TcpStream,
+    response: &Response,
+    keep_alive: bool,
+) -> std::io::Result<()> {
+    stream.write_all(&response.encode(keep_alive)).await?;
+    stream.flush().await
+}
+
+fn protocol_error(e: &Http1Error) -> Response {
+    match e {
+        Http1Error::HeadTooLarge => {
+            Response::plain_error(431, "431 Request Header Fields Too Large")
+        }
+        Http1Error::ChunkedBody => {
+            Response::plain_error(501, "chunked request bodies are not supported")
+        }
+        _ => Response::plain_error(400, "400 Bad Request"),
+    }
+}
+
+/// Maps a request to etcd's answer.
+pub fn route(head: &Head, _info: &ServerInfo) -> Response {
+    let mut response = match head.path() {
+        "/version" => only_get(head).unwrap_or_else(|| {
+            Response::new(
+                200,
+                "application/json",
+                format!(r#"{{"etcdserver":"{ETCD_SERVER_VERSION}","etcdcluster":"{ETCD_CLUSTER_VERSION}"}}"#),
+            )
+        }),
+        // etcd 3.5's body; Go sniffs its content type as text/plain, and so do we.
+        "/health" => only_get(head).unwrap_or_else(|| {
+            Response::new(200, "text/plain; charset=utf-8", r#"{"health":"true","reason":""}"#)
+        }),
+        _ => Response::plain_error(404, "404 page not found"),
+    };
+    add_common_headers(&mut response);
+    response
+}
+
+/// etcd's `allowMethod(w, r, "GET")`: anything else is 405 with `Allow: GET`.
+fn only_get(head: &Head) -> Option<Response> {
+    (head.method != "GET").then(|| {
+        let mut r = Response::plain_error(405, "Method Not Allowed");
+        r.headers.push(("Allow", "GET".into()));
+        r
+    })
+}
+
+fn add_common_headers(response: &mut Response) {
+    response.headers.extend([
+        (
+            "Access-Control-Allow-Headers",
+            "accept, content-type, authorization".into(),
+        ),
+        (
+            "Access-Control-Allow-Methods",
+            "POST, GET, OPTIONS, PUT, DELETE".into(),
+        ),
+        ("Access-Control-Allow-Origin", "*".into()),
+        ("Date", httpdate::fmt_http_date(SystemTime::now())),
+    ]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(method: &str, path: &str) -> Response {
+        let raw = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let (head, _) = http1::parse_head(raw.as_bytes()).unwrap().unwrap();
+        route(
+            &head,
+            &ServerInfo {
+                name: "default".into(),
+            },
+        )
+    }
+
+    fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn version_answers_like_etcd() {
+        let r = get("GET", "/version");
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            &r.body[..],
+            br#"{"etcdserver":"3.5.0","etcdcluster":"3.5.0"}"#
+        );
+        assert_eq!(header(&r, "Content-Type"), Some("application/json"));
+        assert_eq!(header(&r, "Access-Control-Allow-Origin"), Some("*"));
+    }
+
+    #[test]
+    fn health_answers_like_etcd_3_5() {
+        let r = get("GET", "/health?serializable=true");
+        assert_eq!(r.status, 200);
+        assert_eq!(&r.body[..], br#"{"health":"true","reason":""}"#);
+    }
+
+    #[test]
+    fn wrong_method_is_405_with_allow() {
+        for path in ["/health", "/version"] {
+            let r = get("POST", path);
+            assert_eq!(r.status, 405);
+            assert_eq!(header(&r, "Allow"), Some("GET"));
+            assert_eq!(&r.body[..], b"Method Not Allowed\n");
+        }
+    }
+
+    #[test]
+    fn unknown_path_is_go_404() {
+        let r = get("GET", "/nope");
+        assert_eq!(r.status, 404);
+        assert_eq!(&r.body[..], b"404 page not found\n");
+    }
+}

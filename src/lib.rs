@@ -1,0 +1,16 @@
+//! The ringkv server: an etcd v3-compatible, Raft-replicated MVCC key-value store.
+//!
+//! This crate owns the process: the command line and configuration (etcd's flags and
+//! `ETCD_*` variables), the thread-per-core runtime, the front doors on the client port
+//! (gRPC, HTTP/1.1), and later the raft node and the etcd services. It builds on
+//! `ringkv-net` (protocol codecs), `ringkv-proto` (the wire messages), `ringkv-wal` and
+//! `ringkv-store` (persistence), none of which know about each other's concerns.
+//! Handlers never panic on client input; every client-visible error comes from one table.
+
+pub mod datadir;
+pub mod grpc;
+pub mod http;
+pub mod logging;
+pub mod runtime;
+pub mod server;
+pub mod version;

@@ -1,0 +1,75 @@
+//! One client connection: read until the preface says which protocol it speaks, then hand
+//! it to that front door on this core.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::AsyncReadExt;
+use glommio::net::TcpStream;
+use ringkv_net::sniff::{self, Protocol};
+
+use super::{ServerInfo, Shutdown};
+
+/// A client that connects and sends nothing is dropped after this long.
+const PREFACE_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_CHUNK: usize = 16 * 1024;
+
+pub async fn serve(mut stream: TcpStream, shutdown: Shutdown, info: Arc<ServerInfo>) {
+    // Small requests and responses dominate etcd traffic: never wait for Nagle.
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::with_capacity(READ_CHUNK);
+    let protocol = loop {
+        if let Some(protocol) = sniff::detect(&buf) {
+            break protocol;
+        }
+        match read_more(&mut stream, &mut buf, PREFACE_TIMEOUT, &shutdown).await {
+            ReadOutcome::Data => {}
+            ReadOutcome::Closed => return,
+        }
+    };
+    match protocol {
+        Protocol::Http2 => crate::grpc::serve(stream).await,
+        Protocol::Http1 => crate::http::serve(stream, buf, shutdown, info).await,
+    }
+}
+
+pub enum ReadOutcome {
+    /// At least one byte was appended.
+    Data,
+    /// End of stream, an error, the idle timeout, or shutdown: the connection is done.
+    Closed,
+}
+
+/// Appends the next bytes from `stream` to `buf`, giving up after `idle` without data or
+/// as soon as shutdown is triggered.
+pub async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    idle: Duration,
+    shutdown: &Shutdown,
+) -> ReadOutcome {
+    let start = buf.len();
+    buf.resize(start + READ_CHUNK, 0);
+    let read = futures_lite::future::or(
+        async {
+            glommio::timer::timeout(idle, async { Ok(stream.read(&mut buf[start..]).await) })
+                .await
+                .ok()
+        },
+        async {
+            shutdown.wait().await;
+            None
+        },
+    )
+    .await;
+    match read {
+        Some(Ok(n)) if n > 0 => {
+            buf.truncate(start + n);
+            ReadOutcome::Data
+        }
+        _ => {
+            buf.truncate(start);
+            ReadOutcome::Closed
+        }
+    }
+}

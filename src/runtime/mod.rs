@@ -1,0 +1,254 @@
+//! The thread-per-core runtime: one pinned glommio executor per core, each accepting client
+//! connections on every client address through its own SO_REUSEPORT socket, serving them
+//! to completion on that core, and draining on shutdown.
+
+pub(crate) mod connection;
+pub mod cpus;
+mod listener;
+mod shutdown;
+
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_lite::AsyncReadExt;
+use glommio::net::{TcpListener, UnixStream};
+use glommio::sync::Gate;
+use glommio::{LocalExecutorBuilder, Placement};
+
+pub use shutdown::{Shutdown, ShutdownHandle};
+
+/// How long in-flight requests may take to finish after SIGINT/SIGTERM.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the runtime needs to start serving.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Number of executors, each pinned to one allowed CPU.
+    pub cores: usize,
+    /// Client addresses to listen on (port 0 picks a free port, logged at start).
+    pub client_addrs: Vec<SocketAddr>,
+}
+
+/// Read-only facts every core's front doors may report.
+#[derive(Debug)]
+pub struct ServerInfo {
+    pub name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot read this process's CPU affinity: {0}")]
+    Affinity(std::io::Error),
+    #[error("--cores {requested} is out of range: this process may run on {available} CPU(s)")]
+    Cores { requested: usize, available: usize },
+    #[error("listen tcp {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("cannot start executor for core {core}: {message}{hint}")]
+    Executor {
+        core: usize,
+        message: String,
+        hint: String,
+    },
+}
+
+/// Starts one executor per core, serves until SIGINT/SIGTERM, drains, and returns.
+pub fn run(config: RuntimeConfig, info: Arc<ServerInfo>) -> Result<(), RuntimeError> {
+    let allowed = cpus::allowed_cpus().map_err(RuntimeError::Affinity)?;
+    if config.cores == 0 || config.cores > allowed.len() {
+        return Err(RuntimeError::Cores {
+            requested: config.cores,
+            available: allowed.len(),
+        });
+    }
+    let cores = config.cores;
+
+    let mut listeners: Vec<Vec<OwnedFd>> = (0..cores).map(|_| Vec::new()).collect();
+    let mut bound = Vec::with_capacity(config.client_addrs.len());
+    for &requested in &config.client_addrs {
+        let bind_error = |source| RuntimeError::Bind {
+            addr: requested,
+            source,
+        };
+        let addr = listener::probe(requested).map_err(bind_error)?;
+        for core_listeners in &mut listeners {
+            core_listeners.push(listener::bind_reuseport(addr).map_err(bind_error)?);
+        }
+        bound.push(addr);
+    }
+
+    let (shutdown, wakeups) = ShutdownHandle::install(cores).map_err(RuntimeError::Signals)?;
+    let memlock = cpus::memlock_limit();
+    let io_memory = cpus::io_memory_per_executor(memlock, cores);
+    tracing::info!(
+        cores,
+        cpus = ?&allowed[..cores],
+        io_memory_per_core = io_memory,
+        "starting executors"
+    );
+
+    let started = Arc::new(AtomicUsize::new(0));
+    let bound = Arc::new(bound);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for (core, (core_listeners, wakeup)) in listeners.into_iter().zip(wakeups).enumerate() {
+        let cpu = allowed[core];
+        let info = info.clone();
+        let started = started.clone();
+        let bound = bound.clone();
+        let shutdown_all = shutdown.clone();
+        let spawned = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("ringkv-core-{core}"))
+            .io_memory(io_memory)
+            .spawn(move || async move {
+                serve_core(core_listeners, wakeup, info, || {
+                    // The last core to start announces readiness, as etcd does once.
+                    if started.fetch_add(1, Ordering::AcqRel) + 1 == cores {
+                        for addr in bound.iter() {
+                            tracing::info!(address = %addr, "serving client traffic insecurely; this is strongly discouraged!");
+                        }
+                        tracing::info!("ready to serve client requests");
+                    }
+                })
+                .await;
+                drop(shutdown_all);
+            });
+        let done_tx = done_tx.clone();
+        match spawned {
+            // glommio reports ring/memlock failures only through join(), so each executor
+            // is joined on its own thread and the first failure stops the others.
+            Ok(handle) => {
+                std::thread::spawn(move || {
+                    let _ = done_tx.send((core, handle.join().map_err(|e| e.to_string())));
+                });
+            }
+            Err(e) => {
+                let _ = done_tx.send((core, Err(e.to_string())));
+            }
+        }
+    }
+    drop(done_tx);
+
+    let mut first_error = None;
+    for (core, result) in done_rx {
+        if let Err(message) = result {
+            shutdown.trigger_all();
+            first_error.get_or_insert_with(|| executor_error(core, message, memlock));
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn executor_error(core: usize, message: String, memlock: Option<u64>) -> RuntimeError {
+    let lower = message.to_lowercase();
+    let hint = if lower.contains("memlock") || lower.contains("cannot allocate memory") {
+        format!(
+            " (io_uring needs locked memory; RLIMIT_MEMLOCK is {}: raise it with `ulimit -l` \
+             or LimitMEMLOCK= in the systemd unit, or run with fewer --cores)",
+            memlock.map_or("unlimited".to_owned(), |b| format!("{} KiB", b / 1024))
+        )
+    } else {
+        String::new()
+    };
+    RuntimeError::Executor {
+        core,
+        message,
+        hint,
+    }
+}
+
+/// One core's life: accept on every listener until shutdown, then drain.
+async fn serve_core(
+    listeners: Vec<OwnedFd>,
+    wakeup: OwnedFd,
+    info: Arc<ServerInfo>,
+    on_started: impl FnOnce(),
+) {
+    let shutdown = Shutdown::default();
+    glommio::spawn_local(wait_for_wakeup(wakeup, shutdown.clone())).detach();
+
+    let connections = Gate::new();
+    let accept_loops: Vec<_> = listeners
+        .into_iter()
+        .map(|fd| {
+            // SAFETY: the fd is a listening TCP socket we own; ownership moves to glommio.
+            let listener = unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) };
+            glommio::spawn_local(accept_loop(
+                listener,
+                shutdown.clone(),
+                connections.clone(),
+                info.clone(),
+            ))
+        })
+        .collect();
+    on_started();
+
+    for accept_loop in accept_loops {
+        accept_loop.await;
+    }
+    let drained = glommio::timer::timeout(DRAIN_TIMEOUT, async {
+        // close() fails only if the gate was already closed; it is not.
+        let _ = connections.close().await;
+        Ok(())
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(timeout = ?DRAIN_TIMEOUT, "connections still busy after the drain timeout; closing them");
+    }
+}
+
+/// Turns the signal pipe's byte into this core's shutdown.
+async fn wait_for_wakeup(wakeup: OwnedFd, shutdown: Shutdown) {
+    // SAFETY: the fd is one end of a Unix socket pair we own; ownership moves to glommio.
+    let mut stream = unsafe { UnixStream::from_raw_fd(wakeup.into_raw_fd()) };
+    let mut byte = [0u8; 1];
+    // Any outcome (a byte, EOF, an error) means nobody can wake us any more: shut down.
+    let _ = stream.read(&mut byte).await;
+    tracing::debug!("shutdown requested");
+    shutdown.trigger();
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shutdown: Shutdown,
+    connections: Gate,
+    info: Arc<ServerInfo>,
+) {
+    loop {
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            shutdown.wait().await;
+            None
+        })
+        .await;
+        match accepted {
+            None => return,
+            Some(Ok(stream)) => {
+                let task =
+                    connections.spawn(connection::serve(stream, shutdown.clone(), info.clone()));
+                match task {
+                    Ok(task) => {
+                        task.detach();
+                    }
+                    // The gate closes only after this loop has returned.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dropping connection accepted during shutdown")
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                // EMFILE and friends: back off briefly rather than spin on the error.
+                tracing::warn!(error = %e, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
