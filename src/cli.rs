@@ -56,7 +56,10 @@ where
     let env: Vec<(String, String)> = env.into_iter().collect();
     let rest = args.get(1..).unwrap_or_default();
 
-    if rest.first().is_some_and(|first| SUBCOMMANDS.contains(&first.as_str())) {
+    if rest
+        .first()
+        .is_some_and(|first| SUBCOMMANDS.contains(&first.as_str()))
+    {
         return Ok(Parsed {
             invocation: subcommand(rest),
             warnings: Vec::new(),
@@ -79,7 +82,13 @@ where
         .get_many::<String>("args")
         .and_then(|mut a| a.next())
     {
-        return Err(StartupError::NotAFlag { arg: first.clone() });
+        // The catch-all positional also swallows unknown `--flags`; tell them apart as Go does.
+        return Err(match first.strip_prefix("--") {
+            Some(body) if !body.is_empty() => StartupError::FlagUndefined {
+                flag: body.split('=').next().unwrap_or(body).to_string(),
+            },
+            _ => StartupError::NotAFlag { arg: first.clone() },
+        });
     }
     if matches.get_flag("help") {
         return Ok(print(help_text(), 0, Stream::Stdout, warnings));
@@ -449,4 +458,407 @@ fn subcommand_path(matches: &ArgMatches) -> Vec<String> {
         current = sub;
     }
     path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Parsed, StartupError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(std::iter::once("ringkv").chain(args.iter().copied()), env)
+    }
+
+    fn server(args: &[&str], env: &[(&str, &str)]) -> ServerConfig {
+        match run(args, env).map(|p| p.invocation) {
+            Ok(Invocation::Server(config)) => *config,
+            other => panic!("expected a server config, got {other:?}"),
+        }
+    }
+
+    fn error(args: &[&str], env: &[(&str, &str)]) -> StartupError {
+        match run(args, env) {
+            Err(e) => e,
+            Ok(p) => panic!("expected an error, got {p:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_etcd() {
+        let c = server(&[], &[]);
+        assert_eq!(c.name, "default");
+        assert_eq!(c.data_dir, std::path::PathBuf::from("default.etcd"));
+        assert_eq!(c.initial_cluster_token, "etcd-cluster");
+        assert_eq!(c.listen_client_urls[0].as_str(), "http://localhost:2379/");
+    }
+
+    #[test]
+    fn data_dir_follows_name() {
+        let c = server(
+            &[
+                "--name",
+                "n1",
+                "--initial-cluster",
+                "n1=http://localhost:2380",
+            ],
+            &[],
+        );
+        assert_eq!(c.data_dir, std::path::PathBuf::from("n1.etcd"));
+    }
+
+    #[test]
+    fn single_dash_and_equals_forms() {
+        let c = server(
+            &["-name=n1", "-initial-cluster", "n1=http://localhost:2380"],
+            &[],
+        );
+        assert_eq!(c.name, "n1");
+    }
+
+    #[test]
+    fn env_sets_flags_and_conflicts_are_fatal() {
+        let c = server(
+            &[],
+            &[
+                ("ETCD_NAME", "e1"),
+                ("ETCD_INITIAL_CLUSTER", "e1=http://localhost:2380"),
+            ],
+        );
+        assert_eq!(c.name, "e1");
+        let e = error(&["--name", "b"], &[("ETCD_NAME", "a")]);
+        assert_eq!(
+            e,
+            StartupError::EnvConflict {
+                var: "ETCD_NAME".into()
+            }
+        );
+        assert_eq!(e.exit_code(), 1);
+        // etcd treats an empty variable as a conflict too.
+        assert!(matches!(
+            error(&["--name", "b"], &[("ETCD_NAME", "")]),
+            StartupError::EnvConflict { .. }
+        ));
+    }
+
+    #[test]
+    fn unknown_env_is_a_warning() {
+        let parsed = run(&[], &[("ETCD_BOGUS", "1"), ("HOME", "/root")]);
+        assert_eq!(
+            parsed.map(|p| p.warnings),
+            Ok(vec![
+                "unrecognized environment variable ETCD_BOGUS=1".to_string()
+            ])
+        );
+    }
+
+    #[test]
+    fn bad_env_value() {
+        let e = error(&[], &[("ETCD_SNAPSHOT_COUNT", "abc")]);
+        assert_eq!(
+            e.to_string(),
+            "invalid value \"abc\" for ETCD_SNAPSHOT_COUNT: parse error"
+        );
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn flag_syntax_errors_like_go() {
+        let e = error(&["--bogus-flag", "1"], &[]);
+        assert_eq!(e.to_string(), "flag provided but not defined: -bogus-flag");
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            error(&["--name"], &[]).to_string(),
+            "flag needs an argument: -name"
+        );
+        assert_eq!(
+            error(&["--snapshot-count", "abc"], &[]).to_string(),
+            "invalid value \"abc\" for flag -snapshot-count: parse error"
+        );
+        assert_eq!(
+            error(&["--initial-cluster-state", "bogus"], &[]).to_string(),
+            "invalid value \"bogus\" for flag -initial-cluster-state: invalid value"
+        );
+        assert_eq!(
+            error(&["--listen-client-urls", "foo"], &[]).to_string(),
+            "invalid value \"foo\" for flag -listen-client-urls: URL scheme must be http, https, unix, or unixs: foo"
+        );
+        // A Go bool takes its value only with '='.
+        assert_eq!(
+            error(&["--enable-v2", "false"], &[]).to_string(),
+            "'false' is not a valid flag"
+        );
+        assert_eq!(error(&["foo"], &[]).exit_code(), 1);
+    }
+
+    #[test]
+    fn election_checks() {
+        let e = error(
+            &["--heartbeat-interval", "300", "--election-timeout", "1000"],
+            &[],
+        );
+        assert_eq!(
+            e.to_string(),
+            "--election-timeout[1000ms] should be at least as 5 times as --heartbeat-interval[300ms]"
+        );
+        let e = error(&["--election-timeout", "60000"], &[]);
+        assert_eq!(
+            e.to_string(),
+            "--election-timeout[60000ms] is too long, and should be set less than 50000ms"
+        );
+    }
+
+    #[test]
+    fn bootstrap_checks() {
+        let e = error(
+            &[
+                "--name",
+                "x",
+                "--initial-cluster",
+                "y=http://127.0.0.1:2380",
+            ],
+            &[],
+        );
+        assert_eq!(
+            e.to_string(),
+            "couldn't find local name \"x\" in the initial cluster configuration"
+        );
+        let e = error(
+            &[
+                "--initial-cluster",
+                "default=http://127.0.0.1:23380",
+                "--initial-advertise-peer-urls",
+                "http://127.0.0.1:23381",
+            ],
+            &[],
+        );
+        assert_eq!(
+            e.to_string(),
+            "--initial-cluster has default=http://127.0.0.1:23380 but missing from --initial-advertise-peer-urls=http://127.0.0.1:23381 (resolved urls: \"http://127.0.0.1:23381\" != \"http://127.0.0.1:23380\")"
+        );
+        let e = error(
+            &[
+                "--discovery",
+                "http://d.example/x",
+                "--discovery-srv",
+                "example.com",
+            ],
+            &[],
+        );
+        assert_eq!(e, StartupError::MultipleBootstrap);
+        let e = error(&["--initial-cluster", "x=foo"], &[]);
+        assert_eq!(
+            e.to_string(),
+            "error setting up initial cluster: URL scheme must be http, https, unix, or unixs: foo"
+        );
+        let e = error(&["--listen-client-urls", "http://127.0.0.1:2379"], &[]);
+        assert_eq!(e, StartupError::AdvertiseClientRequired);
+        let e = error(
+            &[
+                "--listen-client-urls",
+                "http://example.com:2379",
+                "--advertise-client-urls",
+                "http://127.0.0.1:2379",
+            ],
+            &[],
+        );
+        assert_eq!(
+            e.to_string(),
+            "expected IP in URL for binding (http://example.com:2379)"
+        );
+        assert_eq!(
+            error(&["--logger", "bogus"], &[]).to_string(),
+            "unknown logger option \"bogus\""
+        );
+    }
+
+    #[test]
+    fn not_supported_yet() {
+        let e = error(&["--snapshot-count", "5"], &[]);
+        assert_eq!(
+            e.to_string(),
+            "ringkv: --snapshot-count is not supported yet (WAL and snapshot tuning)"
+        );
+        // The default value given explicitly is fine.
+        server(
+            &[
+                "--snapshot-count",
+                "100000",
+                "--enable-v2=false",
+                "--enable-grpc-gateway=false",
+            ],
+            &[],
+        );
+        assert_eq!(
+            error(&["--enable-v2"], &[]).to_string(),
+            "ringkv: --enable-v2 is not supported yet (v2 API)"
+        );
+        let e = error(
+            &[
+                "--listen-client-urls",
+                "https://127.0.0.1:2379",
+                "--advertise-client-urls",
+                "https://127.0.0.1:2379",
+            ],
+            &[],
+        );
+        assert_eq!(
+            e.to_string(),
+            "ringkv: --listen-client-urls is not supported yet (TLS)"
+        );
+        let e = error(
+            &[
+                "--name",
+                "a",
+                "--initial-cluster",
+                "a=http://127.0.0.1:2380,b=http://127.0.0.1:2381",
+                "--initial-advertise-peer-urls",
+                "http://127.0.0.1:2380",
+            ],
+            &[],
+        );
+        assert_eq!(
+            e.to_string(),
+            "ringkv: --initial-cluster is not supported yet (clustering)"
+        );
+        assert_eq!(
+            error(&["--logger", "capnslog"], &[]).to_string(),
+            "ringkv: --logger is not supported yet (capnslog logging)"
+        );
+    }
+
+    #[test]
+    fn legacy_flags_warn() {
+        let parsed = run(&["--snapshot"], &[]);
+        assert_eq!(
+            parsed.map(|p| p.warnings),
+            Ok(vec![
+                "flag \"-snapshot\" is no longer supported - ignoring.".to_string()
+            ])
+        );
+        assert_eq!(
+            error(&["--cluster-active-size", "3"], &[]).to_string(),
+            "'3' is not a valid flag"
+        );
+    }
+
+    #[test]
+    fn cores_flag_and_env() {
+        assert_eq!(server(&["--cores", "3"], &[]).cores, 3);
+        assert_eq!(server(&[], &[("RINGKV_CORES", "2")]).cores, 2);
+        assert!(matches!(
+            error(&["--cores", "0"], &[]),
+            StartupError::FlagInvalid { .. }
+        ));
+    }
+
+    #[test]
+    fn help_version_and_subcommands() {
+        let Ok(Parsed {
+            invocation:
+                Invocation::Print {
+                    text,
+                    exit_code: 0,
+                    stream: Stream::Stdout,
+                },
+            ..
+        }) = run(&["--help"], &[])
+        else {
+            panic!("help");
+        };
+        for flag in [
+            "--initial-cluster-token",
+            "--heartbeat-interval",
+            "--cores",
+            "--proxy-read-timeout",
+        ] {
+            assert!(text.contains(flag), "{flag} missing from help");
+        }
+        let Ok(Parsed {
+            invocation: Invocation::Print { text, .. },
+            ..
+        }) = run(&["-version"], &[])
+        else {
+            panic!("version");
+        };
+        assert!(text.contains("etcd API Version: 3.5"));
+        let Ok(Parsed {
+            invocation:
+                Invocation::Print {
+                    text,
+                    exit_code,
+                    stream,
+                },
+            ..
+        }) = run(&["debug", "wal", "/tmp/x"], &[])
+        else {
+            panic!("debug wal");
+        };
+        assert_eq!(
+            (text.as_str(), exit_code, stream),
+            ("ringkv: debug wal is not built yet\n", 2, Stream::Stderr)
+        );
+    }
+
+    #[test]
+    fn config_file_rules() {
+        let mut raw = RawSettings::default();
+        let yaml = "name: cf\ninitial-cluster: cf=http://localhost:2380\nheartbeat-interval: 100\nlog-outputs: [stderr]\nenable-v2: false\nclient-transport-security:\n  client-cert-auth: false\n";
+        assert_eq!(file::apply_text(&mut raw, yaml), Ok(()));
+        let config = validate::build(&raw, false);
+        assert_eq!(
+            config.map(|c| (c.name, c.log_outputs)),
+            Ok(("cf".to_string(), vec!["stderr".to_string()]))
+        );
+
+        let mut raw = RawSettings::default();
+        assert!(matches!(
+            file::apply_text(&mut raw, "name: [unclosed\n"),
+            Err(StartupError::ConfigFileSyntax { .. })
+        ));
+        let e = file::apply_text(&mut raw, "snapshot-count: abc\n");
+        assert_eq!(
+            e.map_err(|e| e.to_string()),
+            Err("error unmarshaling JSON: while decoding JSON: json: cannot unmarshal string into Go struct field configYAML.snapshot-count of type uint64".to_string())
+        );
+        let mut raw = RawSettings::default();
+        assert_eq!(
+            file::apply_text(&mut raw, "peer-transport-security:\n  cert-file: /x.pem\n"),
+            Ok(())
+        );
+        assert!(matches!(
+            validate::build(&raw, false),
+            Err(StartupError::NotSupportedYet { .. })
+        ));
+    }
+
+    #[test]
+    fn config_file_ignores_flags_and_env() {
+        let path = std::env::temp_dir().join(format!("ringkv-cli-test-{}.yml", std::process::id()));
+        let written = std::fs::write(
+            &path,
+            "name: cf\ninitial-cluster: other=http://127.0.0.1:2380\n",
+        );
+        assert!(written.is_ok());
+        let path_text = path.display().to_string();
+        // No env conflict in config-file mode; the file's name wins.
+        let e = error(
+            &["--config-file", &path_text, "--name", "flag"],
+            &[("ETCD_NAME", "env")],
+        );
+        assert_eq!(
+            e.to_string(),
+            "couldn't find local name \"cf\" in the initial cluster configuration"
+        );
+        let e = error(&[], &[("ETCD_CONFIG_FILE", &path_text)]);
+        assert_eq!(e, StartupError::NameNotInCluster { name: "cf".into() });
+        let _ = std::fs::remove_file(&path);
+        let e = error(&["--config-file", "/nonexistent/ringkv.yml"], &[]);
+        assert_eq!(
+            e.to_string(),
+            "open /nonexistent/ringkv.yml: no such file or directory"
+        );
+    }
 }
