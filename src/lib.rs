@@ -7,6 +7,8 @@
 //! `ringkv-store` (persistence), none of which know about each other's concerns.
 //! Handlers never panic on client input; every client-visible error comes from one table.
 
+pub mod cli;
+pub mod config;
 pub mod datadir;
 pub mod grpc;
 pub mod http;

@@ -1,35 +1,104 @@
-//! `ringkv`: an etcd-compatible key-value server. See README.md and ARCHITECTURE.md.
+//! `ringkv`: an etcd-compatible key-value server. See README.md.
 
-use ringkv::{logging, runtime, server};
+use std::io::Write;
+use std::process::ExitCode;
 
-fn main() {
-    // Temporary argument handling until the etcd flag set lands.
-    let mut options = server::ServeOptions {
-        name: "default".into(),
-        data_dir: "default.etcd".into(),
-        listen_client_hosts: vec!["localhost:2379".into()],
-        cores: runtime::cpus::allowed_cpus().map(|c| c.len()).unwrap_or(1),
+use ringkv::cli::{self, Invocation, Stream};
+use ringkv::config::{LogLevel, ServerConfig, StartupError};
+use ringkv::logging::{self, LogOutput};
+use ringkv::server::{self, ServeOptions};
+
+fn main() -> ExitCode {
+    // Arguments and variables that are not UTF-8 cannot name an etcd flag or value; they are
+    // read lossily so they reach the parser and fail there with etcd's message.
+    let args = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
+    let vars = std::env::vars_os().map(|(k, v)| {
+        (
+            k.to_string_lossy().into_owned(),
+            v.to_string_lossy().into_owned(),
+        )
+    });
+    let parsed = match cli::parse(args, vars) {
+        Ok(parsed) => parsed,
+        Err(e) => return startup_failure(&e),
     };
-    let args: Vec<String> = std::env::args().collect();
-    let mut i = 1;
-    while i + 1 < args.len() {
-        match args[i].as_str() {
-            "--data-dir" => options.data_dir = args[i + 1].clone().into(),
-            "--listen-client-urls" => {
-                options.listen_client_hosts =
-                    vec![args[i + 1].trim_start_matches("http://").to_owned()]
-            }
-            "--cores" => options.cores = args[i + 1].parse().unwrap_or(1),
-            _ => {}
+    match parsed.invocation {
+        Invocation::Print {
+            text,
+            exit_code,
+            stream,
+        } => {
+            let _ = match stream {
+                Stream::Stdout => std::io::stdout().write_all(text.as_bytes()),
+                Stream::Stderr => std::io::stderr().write_all(text.as_bytes()),
+            };
+            exit_code_from(exit_code)
         }
-        i += 2;
+        Invocation::Server(config) => {
+            let outputs: Vec<LogOutput> = config
+                .log_outputs
+                .iter()
+                .map(|o| LogOutput::parse(o))
+                .collect();
+            if let Err(e) = logging::init(tracing_level(config.log_level), &outputs) {
+                eprintln!(
+                    "ringkv: cannot open log outputs {:?}: {e}",
+                    config.log_outputs
+                );
+                return ExitCode::FAILURE;
+            }
+            for warning in &parsed.warnings {
+                tracing::warn!("{warning}");
+            }
+            match server::serve(serve_options(&config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    logging::fatal("ringkv stopped", &e.to_string());
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
-    if let Err(e) = logging::init(tracing::Level::INFO, &[logging::LogOutput::Stderr]) {
-        eprintln!("ringkv: cannot start logging: {e}");
-        std::process::exit(1);
+}
+
+/// Flag syntax and verification errors print as etcd prints them; fatal start-up errors
+/// are one zap-shaped JSON line, as etcd's zap logger writes them.
+fn startup_failure(e: &StartupError) -> ExitCode {
+    match e.stage() {
+        ringkv::config::error::Stage::Fatal => {
+            logging::fatal("failed to start ringkv", &e.to_string())
+        }
+        _ => eprint!("{}", e.stderr_text()),
     }
-    if let Err(e) = server::serve(options) {
-        logging::fatal("ringkv stopped", &e.to_string());
-        std::process::exit(1);
+    exit_code_from(e.exit_code())
+}
+
+fn exit_code_from(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn tracing_level(level: LogLevel) -> tracing::Level {
+    match level {
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Error | LogLevel::Panic | LogLevel::Fatal => tracing::Level::ERROR,
+    }
+}
+
+fn serve_options(config: &ServerConfig) -> ServeOptions {
+    ServeOptions {
+        name: config.name.clone(),
+        data_dir: config.data_dir.clone(),
+        listen_client_hosts: config
+            .listen_client_urls
+            .iter()
+            .map(|url| {
+                let host = url.host_str().unwrap_or_default();
+                let port = url.port_or_known_default().unwrap_or(2379);
+                format!("{host}:{port}")
+            })
+            .collect(),
+        cores: config.cores,
     }
 }

@@ -51,9 +51,15 @@ pub struct Server {
 impl Server {
     /// Starts `ringkv` with `args` and a cleared environment, and waits until it is ready.
     pub fn start(args: &[String]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    /// As `start`, with these environment variables set.
+    pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(ringkv_bin())
             .args(args)
             .env_clear()
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
