@@ -192,7 +192,12 @@ mod tests {
             assert_eq!(m.kind, *kind, "{path}");
         }
         for m in METHODS {
-            assert_eq!(declared.get(m.path), Some(&m.kind), "{} not declared", m.path);
+            assert_eq!(
+                declared.get(m.path),
+                Some(&m.kind),
+                "{} not declared",
+                m.path
+            );
             assert_eq!(m.path, format!("/{}/{}", m.service, m.name));
         }
         assert_eq!(declared.len(), METHODS.len());
@@ -213,7 +218,12 @@ mod tests {
 
     #[test]
     fn counts_match_the_contract() {
-        let count = |prefix: &str| METHODS.iter().filter(|m| m.path.starts_with(prefix)).count();
+        let count = |prefix: &str| {
+            METHODS
+                .iter()
+                .filter(|m| m.path.starts_with(prefix))
+                .count()
+        };
         // 39 in etcd 3.4, plus Downgrade and AuthStatus (3.5) and RangeStream (3.7).
         assert_eq!(count("/etcdserverpb."), 39 + 3);
         assert_eq!(count("/v3electionpb.Election/"), 5);
@@ -227,7 +237,10 @@ mod tests {
         let range = lookup("/etcdserverpb.KV/Range").unwrap();
         assert_eq!((range.service, range.name), ("etcdserverpb.KV", "Range"));
         assert_eq!(range.kind, CallKind::Unary);
-        assert_eq!(lookup("/etcdserverpb.Watch/Watch").unwrap().kind, CallKind::Bidi);
+        assert_eq!(
+            lookup("/etcdserverpb.Watch/Watch").unwrap().kind,
+            CallKind::Bidi
+        );
         assert_eq!(
             lookup("/etcdserverpb.Maintenance/Snapshot").unwrap().kind,
             CallKind::ServerStream
@@ -236,8 +249,14 @@ mod tests {
             lookup("/etcdserverpb.Maintenance/HashKV").unwrap().gateway,
             Some("/v3/maintenance/hashkv")
         );
-        assert_eq!(lookup("/v3lockpb.Lock/Unlock").unwrap().gateway, Some("/v3/lock/unlock"));
-        assert_eq!(lookup("/grpc.health.v1.Health/Watch").unwrap().gateway, None);
+        assert_eq!(
+            lookup("/v3lockpb.Lock/Unlock").unwrap().gateway,
+            Some("/v3/lock/unlock")
+        );
+        assert_eq!(
+            lookup("/grpc.health.v1.Health/Watch").unwrap().gateway,
+            None
+        );
     }
 
     #[test]
@@ -261,8 +280,14 @@ mod tests {
     #[test]
     fn gateway_lookup_follows_aliases() {
         assert_eq!(lookup_gateway("/v3/kv/range").unwrap().name, "Range");
-        assert_eq!(lookup_gateway("/v3/kv/lease/revoke").unwrap().name, "LeaseRevoke");
-        assert_eq!(lookup_gateway("/v3/lease/revoke").unwrap().name, "LeaseRevoke");
+        assert_eq!(
+            lookup_gateway("/v3/kv/lease/revoke").unwrap().name,
+            "LeaseRevoke"
+        );
+        assert_eq!(
+            lookup_gateway("/v3/lease/revoke").unwrap().name,
+            "LeaseRevoke"
+        );
         assert_eq!(lookup_gateway("/v3/maintenance/hash").unwrap().name, "Hash");
         assert!(lookup_gateway("/v3beta/kv/range").is_none());
         assert!(lookup_gateway("/v3/kv/rangestream").is_none());
@@ -270,8 +295,16 @@ mod tests {
 
     #[test]
     fn call_kind_flags_round_trip() {
-        for kind in [CallKind::Unary, CallKind::ClientStream, CallKind::ServerStream, CallKind::Bidi] {
-            assert_eq!(CallKind::from_streaming(kind.client_streams(), kind.server_streams()), kind);
+        for kind in [
+            CallKind::Unary,
+            CallKind::ClientStream,
+            CallKind::ServerStream,
+            CallKind::Bidi,
+        ] {
+            assert_eq!(
+                CallKind::from_streaming(kind.client_streams(), kind.server_streams()),
+                kind
+            );
         }
     }
 }
