@@ -127,3 +127,54 @@ fn one_core_and_all_cores_both_serve() {
     assert_eq!(http_get(server.client_addr, "/health").0, 200);
     assert!(server.stop().success());
 }
+
+/// io_uring's registered memory counts against RLIMIT_MEMLOCK, which is 8 MiB for an
+/// ordinary user on Debian: the server must start there with every core. Run as root (CI),
+/// the test drops to `nobody` with that limit; run as a user, it uses the user's own.
+#[test]
+fn starts_as_an_ordinary_user_within_an_8_mib_memlock_limit() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    const NOBODY: u32 = 65534;
+    const DEBIAN_DEFAULT_MEMLOCK: libc::rlim_t = 8 * 1024 * 1024;
+
+    let dir = scratch_dir("memlock");
+    // SAFETY: geteuid has no preconditions.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let mut command;
+    if as_root {
+        // The build tree may not be reachable by nobody: run a world-readable copy.
+        let bin = dir.join("ringkv");
+        std::fs::copy(common::ringkv_bin(), &bin).unwrap();
+        for path in [&dir, &bin] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let data = dir.join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::os::unix::fs::chown(&data, Some(NOBODY), Some(NOBODY)).unwrap();
+        command = std::process::Command::new(&bin);
+        command.uid(NOBODY).gid(NOBODY);
+        let limit = libc::rlimit {
+            rlim_cur: DEBIAN_DEFAULT_MEMLOCK,
+            rlim_max: DEBIAN_DEFAULT_MEMLOCK,
+        };
+        // SAFETY: setrlimit is async-signal-safe and only touches the child's own limits.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        command.args(base_args(&data.join("member-data")));
+    } else {
+        command = std::process::Command::new(common::ringkv_bin());
+        command.args(base_args(&dir.join("data")));
+    }
+    command.env_clear();
+    let mut server = Server::start_command(command);
+    assert_eq!(http_get(server.client_addr, "/health").0, 200);
+    assert!(server.stop().success());
+}

@@ -56,10 +56,14 @@ impl Server {
 
     /// As `start`, with these environment variables set.
     pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(ringkv_bin())
-            .args(args)
-            .env_clear()
-            .envs(env.iter().copied())
+        let mut command = Command::new(ringkv_bin());
+        command.args(args).env_clear().envs(env.iter().copied());
+        Server::start_command(command)
+    }
+
+    /// Starts a prepared `ringkv` command (stdio is set here) and waits until it is ready.
+    pub fn start_command(mut command: Command) -> Server {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
