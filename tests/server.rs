@@ -178,3 +178,34 @@ fn starts_as_an_ordinary_user_within_an_8_mib_memlock_limit() {
     assert_eq!(http_get(server.client_addr, "/health").0, 200);
     assert!(server.stop().success());
 }
+
+#[test]
+fn log_outputs_and_level_are_honoured() {
+    let dir = scratch_dir("log-outputs");
+    let log_file = dir.join("ringkv.log");
+    let mut args = base_args(&dir.join("data"));
+    args.extend([
+        "--log-outputs".into(),
+        format!("stderr,{}", log_file.display()),
+        "--log-level".into(),
+        "debug".into(),
+    ]);
+    let mut server = Server::start(&args);
+    assert!(server.stop().success());
+    let text = std::fs::read_to_string(&log_file).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON lines"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["msg"] == "ready to serve client requests")
+    );
+    assert!(lines.iter().any(|l| l["level"] == "debug"), "{text}");
+    assert_eq!(
+        text.lines().count(),
+        server.log.len(),
+        "file and stderr carry the same lines"
+    );
+}
