@@ -8,8 +8,10 @@
 //! Handlers never panic on client input; every client-visible error comes from one table.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod datadir;
+pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod logging;

@@ -100,5 +100,11 @@ fn serve_options(config: &ServerConfig) -> ServeOptions {
             })
             .collect(),
         cores: config.cores,
+        initial_cluster: config
+            .initial_cluster
+            .iter()
+            .map(|(name, url)| (name.clone(), ringkv::config::values::url_text(url)))
+            .collect(),
+        initial_cluster_token: config.initial_cluster_token.clone(),
     }
 }

@@ -16,6 +16,9 @@ pub struct ServeOptions {
     /// `host:port` of each `--listen-client-urls` entry.
     pub listen_client_hosts: Vec<String>,
     pub cores: usize,
+    /// `--initial-cluster` as (name, peer URL) pairs, and `--initial-cluster-token`.
+    pub initial_cluster: Vec<(String, String)>,
+    pub initial_cluster_token: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,17 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .map(|host| resolve(host))
         .collect::<Result<Vec<_>, _>>()?;
     let data_dir = DataDir::open(&options.data_dir)?;
+    let (members, cluster_id) =
+        crate::cluster::initial_members(&options.initial_cluster, &options.initial_cluster_token);
+    let member_id = members
+        .iter()
+        .find(|m| m.name == options.name)
+        .map_or(0, |m| m.id);
+    tracing::info!(
+        local_member_id = %format!("{member_id:x}"),
+        cluster_id = %format!("{cluster_id:x}"),
+        "starting local member"
+    );
     let info = Arc::new(ServerInfo {
         name: options.name.clone(),
     });

@@ -209,3 +209,34 @@ fn log_outputs_and_level_are_honoured() {
         "file and stderr carry the same lines"
     );
 }
+
+#[test]
+fn member_and_cluster_ids_match_etcds() {
+    // etcd 3.4.23 with these peer flags (token etcd-cluster) logged local-member-id
+    // b5179d13d0285315 and cluster-id 534a021c215e0774.
+    let dir = scratch_dir("ids");
+    let mut args = base_args(&dir.join("data"));
+    for (flag, value) in [
+        ("--listen-peer-urls", "http://127.0.0.1:24380"),
+        ("--initial-advertise-peer-urls", "http://127.0.0.1:24380"),
+        ("--initial-cluster", "default=http://127.0.0.1:24380"),
+    ] {
+        args.extend([flag.to_owned(), value.to_owned()]);
+    }
+    let mut server = Server::start(&args);
+    let line = server
+        .log
+        .iter()
+        .find(|l| l.contains("starting local member"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        line.contains(r#""local-member-id":"b5179d13d0285315""#),
+        "{line}"
+    );
+    assert!(
+        line.contains(r#""cluster-id":"534a021c215e0774""#),
+        "{line}"
+    );
+    assert!(server.stop().success());
+}
