@@ -17,4 +17,5 @@ pub mod http;
 pub mod logging;
 pub mod runtime;
 pub mod server;
+pub mod service;
 pub mod version;
