@@ -70,7 +70,8 @@ fn main() {
     let mut s = Vec::new();
     for i in 0..ROUNDS {
         let t = Instant::now();
-        f.write_all_at(&buf, ((i * BLOCK) % FILE_LEN) as u64).unwrap();
+        f.write_all_at(&buf, ((i * BLOCK) % FILE_LEN) as u64)
+            .unwrap();
         f.sync_data().unwrap();
         s.push(t.elapsed());
     }
