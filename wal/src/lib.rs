@@ -6,8 +6,15 @@
 //! It never knows gRPC or etcd requests: payloads are opaque bytes to it. It never guesses:
 //! damage anywhere but the tail stops start-up with an error naming the file and offset.
 //! Layers, bottom up: `record` (one record's bytes), `scan` (one segment's bytes), `segment`
-//! (file names).
+//! (file names), `dir` (where bytes live), `log` (appends, group commit, rotation, purge,
+//! recovery).
 
+pub mod dir;
+pub mod log;
 pub mod record;
 pub mod scan;
 pub mod segment;
+
+pub use dir::{FileDir, MemDir, SegmentDir, SegmentFile};
+pub use log::{Damage, Log, Options, Recovered, SyncJob, SyncTicket, WalError};
+pub use record::{Entry, HardState, Record, SnapshotMark};
