@@ -93,7 +93,7 @@ proptest! {
                 }
                 Op::Purge => {
                     log.purge().unwrap();
-                    prop_assert!(log.segment_names().len() >= 1);
+                    prop_assert!(!log.segment_names().is_empty());
                 }
                 Op::Reopen => {
                     drop(log);
