@@ -1,11 +1,20 @@
 //! ringkv-wal is the durability of everything ringkv acknowledges: a segmented write-ahead
 //! log of CRC-chained records (raft entries, HardState, snapshot markers) in
 //! `<data-dir>/member/wal/`, with group commit (one fdatasync per batch), rotation, purge,
-//! crash recovery that cuts back only a torn tail, and raft-rs `Storage`.
+//! and crash recovery that cuts back only a torn tail.
 //!
 //! It never knows gRPC or etcd requests: payloads are opaque bytes to it. It never guesses:
 //! damage anywhere but the tail stops start-up with an error naming the file and offset.
-//!
-//! Status: skeleton. The segment naming below is settled; the log itself is the "wal" issue.
+//! Layers, bottom up: `record` (one record's bytes), `scan` (one segment's bytes), `segment`
+//! (file names), `dir` (where bytes live), `log` (appends, group commit, rotation, purge,
+//! recovery).
 
+pub mod dir;
+pub mod log;
+pub mod record;
+pub mod scan;
 pub mod segment;
+
+pub use dir::{FileDir, MemDir, SegmentDir, SegmentFile};
+pub use log::{Damage, Log, Options, Recovered, SyncJob, SyncTicket, WalError};
+pub use record::{Entry, HardState, Record, SnapshotMark};

@@ -1,0 +1,657 @@
+//! The log: an ordered run of preallocated segments, the last one active. Appends only
+//! encode records into an in-memory buffer of whole blocks (no I/O, so the raft core never
+//! waits on them); [`Log::begin_sync`] takes everything appended so far as a [`SyncJob`] —
+//! block writes followed by one fdatasync per file — which runs anywhere (an I/O thread, or
+//! inline via [`Log::sync`]) while appends continue into a fresh buffer: group commit with a
+//! double buffer. A raft conflict needs no rewriting: appending entry `i` logically replaces
+//! every entry from `i` on (etcd's rule), and recovery replays the same rule. Rotation writes
+//! the old segment's last blocks and syncs them before the new segment gets any data, so only
+//! the last segment can ever hold a torn tail; each new segment starts with a header chained
+//! to the old one and restates the snapshot marker and HardState, so purging old segments
+//! never loses state. Recovery ([`Log::open`]) reads every segment, checks names, sequence
+//! and chain, cuts a torn tail of the last segment back to its last good record (logged),
+//! and refuses anything else with [`WalError::Corrupt`] naming the file and offset.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::dir::{BLOCK, SegmentDir, SegmentFile};
+use crate::record::{Entry, HardState, Record, RecordError, SnapshotMark};
+use crate::scan::{self, Stop};
+use crate::segment;
+
+/// Tunables.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Bytes per segment, preallocated; a multiple of 4096. etcd's 64 MiB by default.
+    pub segment_size: usize,
+    /// `--max-wals`: purge never leaves fewer segments than this.
+    pub max_wals: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            segment_size: 64 << 20,
+            max_wals: 5,
+        }
+    }
+}
+
+/// What recovery found that stops start-up. Never guessed around.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum Damage {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("torn record in a segment that is not the last one")]
+    TornBeforeLastSegment,
+    #[error("non-zero bytes after the end of the records in a segment that is not the last one")]
+    DataAfterEnd,
+    #[error(
+        "segment chain broken: header carries crc {found:#010x}, previous segment ended with {expected:#010x}"
+    )]
+    ChainBroken { expected: u32, found: u32 },
+    #[error("segment header says sequence {found}, file name says {expected}")]
+    WrongSequence { expected: u64, found: u64 },
+    #[error("entry {found} follows entry {last}: a gap")]
+    IndexGap { last: u64, found: u64 },
+    #[error("segment with sequence {0} is missing")]
+    MissingSegment(u64),
+}
+
+/// Every error the WAL returns.
+#[derive(Debug, Error)]
+pub enum WalError {
+    #[error("{}: offset {offset}: {damage}", file.display())]
+    Corrupt {
+        file: PathBuf,
+        offset: u64,
+        damage: Damage,
+    },
+    #[error("{}: {source}", file.display())]
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("entry {index} cannot follow the log (snapshot {snapshot}, last index {last})")]
+    NonContiguous {
+        index: u64,
+        snapshot: u64,
+        last: u64,
+    },
+    #[error("snapshot at {index} is older than the recorded snapshot at {current}")]
+    StaleSnapshot { index: u64, current: u64 },
+    #[error("record of {len} bytes does not fit a {segment_size}-byte segment")]
+    RecordTooLarge { len: usize, segment_size: usize },
+    #[error("a sync job is already in flight")]
+    SyncInFlight,
+    #[error("invalid options: {0}")]
+    Options(&'static str),
+}
+
+/// What the log held when it was opened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    pub hard_state: HardState,
+    pub snapshot: SnapshotMark,
+    /// Entries after the snapshot, consecutive.
+    pub entries: Vec<Entry>,
+}
+
+impl Recovered {
+    /// The last index the log knows of: the last entry, or the snapshot.
+    pub fn last_index(&self) -> u64 {
+        self.entries.last().map_or(self.snapshot.index, |e| e.index)
+    }
+
+    /// Applies one record with the replay rules shared by the writer and recovery.
+    fn apply(&mut self, record: &Record, seen_entry: &mut bool) -> Result<(), Damage> {
+        match record {
+            Record::SegmentHeader { .. } => {}
+            Record::HardState(h) => self.hard_state = *h,
+            Record::Snapshot(s) => {
+                self.entries.retain(|e| e.index > s.index);
+                self.snapshot = s.clone();
+            }
+            Record::Entry(e) => {
+                if e.index <= self.snapshot.index {
+                    return Ok(());
+                }
+                // The first entry after a purge may start anywhere above the snapshot.
+                let last = self.last_index();
+                if *seen_entry && e.index > last + 1 {
+                    return Err(Damage::IndexGap {
+                        last,
+                        found: e.index,
+                    });
+                }
+                *seen_entry = true;
+                self.entries.retain(|x| x.index < e.index);
+                self.entries.push(e.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Segment<F> {
+    seq: u64,
+    name: String,
+    file: Arc<F>,
+    /// Highest entry index ever written here (0: none); purge compares it to the snapshot.
+    max_entry_index: u64,
+}
+
+struct BlockWrite<F> {
+    file: Arc<F>,
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+/// What a sync made durable, handed back to [`Log::finish_sync`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncTicket {
+    /// The last index appended before the job was taken.
+    pub last_index: u64,
+    snapshot_index: u64,
+    snapshot_seq: u64,
+}
+
+/// Everything appended before [`Log::begin_sync`]: block writes in order, each file synced
+/// before the next file's writes start. `run` blocks (O_DIRECT writes and fdatasync), so the
+/// server runs it on its WAL I/O thread; the raft core keeps appending meanwhile.
+#[must_use = "a sync job does nothing until it is run and finished"]
+pub struct SyncJob<F> {
+    writes: Vec<BlockWrite<F>>,
+    names: Vec<PathBuf>,
+    ticket: SyncTicket,
+}
+
+impl<F: SegmentFile> SyncJob<F> {
+    /// Writes and syncs. An error here is fatal for the log (after a failed fdatasync the
+    /// kernel may have dropped the dirty pages; etcd exits too), so it is not retried.
+    pub fn run(self) -> Result<SyncTicket, WalError> {
+        let io = |i: usize, source| WalError::Io {
+            file: self.names.get(i).cloned().unwrap_or_default(),
+            source,
+        };
+        for (i, w) in self.writes.iter().enumerate() {
+            w.file.write_at(w.offset, &w.bytes).map_err(|e| io(i, e))?;
+            let last_of_file = self
+                .writes
+                .get(i + 1)
+                .is_none_or(|next| !Arc::ptr_eq(&next.file, &w.file));
+            if last_of_file {
+                w.file.sync_data().map_err(|e| io(i, e))?;
+            }
+        }
+        Ok(self.ticket)
+    }
+}
+
+/// The write-ahead log. See the module documentation.
+pub struct Log<D: SegmentDir> {
+    dir: D,
+    opts: Options,
+    segments: Vec<Segment<D::File>>,
+    /// Writes for sealed (rotated-away) segments not yet handed to a job.
+    sealed: Vec<BlockWrite<D::File>>,
+    sealed_names: Vec<PathBuf>,
+    /// Bytes of the active segment from `pending_start` (block-aligned) to `end`.
+    pending: Vec<u8>,
+    pending_start: usize,
+    /// Where the next record goes in the active segment.
+    end: usize,
+    tail_crc: u32,
+    last_index: u64,
+    hard_state: HardState,
+    snapshot: SnapshotMark,
+    durable_snapshot_index: u64,
+    /// Sequence of the segment holding the latest snapshot marker / the durable one: purge
+    /// keeps that segment and everything after it, so the marker and the HardState written
+    /// after it always survive.
+    snapshot_seq: u64,
+    durable_snapshot_seq: u64,
+    sync_in_flight: bool,
+}
+
+fn align_down(n: usize) -> usize {
+    n / BLOCK * BLOCK
+}
+
+/// `bytes` zero-padded to whole blocks.
+fn whole_blocks(mut bytes: Vec<u8>) -> Vec<u8> {
+    bytes.resize(bytes.len().div_ceil(BLOCK) * BLOCK, 0);
+    bytes
+}
+
+impl<D: SegmentDir> Log<D> {
+    /// Opens (or creates) the log in `dir` and returns what it holds. See the module docs for
+    /// what is repaired and what is refused.
+    pub fn open(dir: D, opts: Options) -> Result<(Self, Recovered), WalError> {
+        if !opts.segment_size.is_multiple_of(BLOCK) || opts.segment_size < 2 * BLOCK {
+            return Err(WalError::Options(
+                "segment_size must be a multiple of 4096, at least 8192",
+            ));
+        }
+        let list_err = |source| WalError::Io {
+            file: dir.path(""),
+            source,
+        };
+        let mut found: Vec<(u64, u64, String)> = dir
+            .list()
+            .map_err(list_err)?
+            .into_iter()
+            .filter_map(|n| segment::parse_file_name(&n).map(|(s, i)| (s, i, n)))
+            .collect();
+        found.sort();
+        let mut log = Log {
+            dir,
+            opts,
+            segments: Vec::new(),
+            sealed: Vec::new(),
+            sealed_names: Vec::new(),
+            pending: Vec::new(),
+            pending_start: 0,
+            end: 0,
+            tail_crc: 0,
+            last_index: 0,
+            hard_state: HardState::default(),
+            snapshot: SnapshotMark::default(),
+            durable_snapshot_index: 0,
+            snapshot_seq: 0,
+            durable_snapshot_seq: 0,
+            sync_in_flight: false,
+        };
+        // Segments that are all zeros at the end were created by a rotation whose first sync
+        // never finished (a sync writes and syncs a segment before touching the next), so
+        // they hold nothing; drop them and let the last written segment be the tail.
+        while let Some((_, _, name)) = found.last() {
+            let path = log.dir.path(name);
+            let bytes = log
+                .dir
+                .open(name)
+                .and_then(|f| f.read_all())
+                .map_err(|source| WalError::Io {
+                    file: path.clone(),
+                    source,
+                })?;
+            if bytes.iter().any(|&b| b != 0) {
+                break;
+            }
+            tracing::warn!(file = %path.display(), "WAL: removing a never-written segment");
+            log.dir
+                .remove(name)
+                .map_err(|source| WalError::Io { file: path, source })?;
+            found.pop();
+        }
+        let mut recovered = Recovered::default();
+        if found.is_empty() {
+            log.start_segment(0, 0)?;
+            log.sync()?;
+            return Ok((log, recovered));
+        }
+        let count = found.len();
+        let mut seen_entry = false;
+        let mut prev: Option<(u64, u32)> = None; // (seq, last crc) of the previous segment
+        for (i, (seq, _first, name)) in found.into_iter().enumerate() {
+            let path = log.dir.path(&name);
+            let corrupt = |offset: usize, damage: Damage| WalError::Corrupt {
+                file: path.clone(),
+                offset: offset as u64,
+                damage,
+            };
+            if let Some((prev_seq, _)) = prev
+                && seq != prev_seq + 1
+            {
+                return Err(corrupt(0, Damage::MissingSegment(prev_seq + 1)));
+            }
+            let file = log.dir.open(&name).map_err(|source| WalError::Io {
+                file: path.clone(),
+                source,
+            })?;
+            let bytes = file.read_all().map_err(|source| WalError::Io {
+                file: path.clone(),
+                source,
+            })?;
+            let scan = scan::scan(&bytes);
+            let is_last = i + 1 == count;
+            match (&scan.stop, is_last) {
+                (Stop::Corrupt { offset, error }, _) => {
+                    return Err(corrupt(*offset, Damage::Record(error.clone())));
+                }
+                (Stop::Torn { offset }, false) => {
+                    return Err(corrupt(*offset, Damage::TornBeforeLastSegment));
+                }
+                (Stop::Clean, false) if scan.dirty_after_end => {
+                    return Err(corrupt(scan.end, Damage::DataAfterEnd));
+                }
+                _ => {}
+            }
+            let mut max_entry_index = 0;
+            for (k, r) in scan.records.iter().enumerate() {
+                if let Record::SegmentHeader {
+                    prev_crc,
+                    seq: header_seq,
+                } = r.record
+                {
+                    // The scanner only accepts a segment header as the first record.
+                    if header_seq != seq {
+                        return Err(corrupt(
+                            r.offset,
+                            Damage::WrongSequence {
+                                expected: seq,
+                                found: header_seq,
+                            },
+                        ));
+                    }
+                    if let Some((_, expected)) = prev
+                        && expected != prev_crc
+                    {
+                        return Err(corrupt(
+                            r.offset,
+                            Damage::ChainBroken {
+                                expected,
+                                found: prev_crc,
+                            },
+                        ));
+                    }
+                } else if k == 0 {
+                    return Err(corrupt(
+                        r.offset,
+                        Damage::Record(RecordError::MissingSegmentHeader),
+                    ));
+                }
+                if let Record::Entry(e) = &r.record {
+                    max_entry_index = max_entry_index.max(e.index);
+                }
+                recovered
+                    .apply(&r.record, &mut seen_entry)
+                    .map_err(|d| corrupt(r.offset, d))?;
+            }
+            let file = Arc::new(file);
+            let seg_crc = scan.last_crc();
+            if is_last {
+                let needs_repair = !matches!(scan.stop, Stop::Clean)
+                    || scan.dirty_after_end
+                    || bytes.len() < log.opts.segment_size;
+                // Keep the partial last block in memory: the next write rewrites it whole.
+                log.pending_start = align_down(scan.end);
+                log.pending = bytes
+                    .get(log.pending_start..scan.end)
+                    .unwrap_or_default()
+                    .to_vec();
+                log.end = scan.end;
+                if needs_repair {
+                    tracing::warn!(
+                        file = %path.display(),
+                        offset = scan.end,
+                        stop = ?scan.stop,
+                        "WAL: cutting a torn tail back to the last good record"
+                    );
+                    // Zero everything from the cut to the last non-zero byte and restore the
+                    // preallocated length, so later scans see a clean end.
+                    let dirty_end = bytes.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+                    let repair_end = dirty_end.max(log.opts.segment_size).div_ceil(BLOCK) * BLOCK;
+                    let mut block = log.pending.clone();
+                    block.resize(repair_end - log.pending_start, 0);
+                    file.write_at(log.pending_start as u64, &block)
+                        .and_then(|()| file.sync_data())
+                        .map_err(|source| WalError::Io {
+                            file: path.clone(),
+                            source,
+                        })?;
+                }
+            }
+            log.segments.push(Segment {
+                seq,
+                name,
+                file,
+                max_entry_index,
+            });
+            match seg_crc {
+                Some(crc) => prev = Some((seq, crc)),
+                None if is_last => {
+                    // The last segment's header never reached the disk: write it now.
+                    log.tail_crc = prev.map_or(0, |(_, crc)| crc);
+                    log.encode(&Record::SegmentHeader {
+                        prev_crc: log.tail_crc,
+                        seq,
+                    });
+                    prev = Some((seq, log.tail_crc));
+                }
+                None => {
+                    return Err(corrupt(
+                        0,
+                        Damage::Record(RecordError::MissingSegmentHeader),
+                    ));
+                }
+            }
+        }
+        log.tail_crc = prev.map_or(0, |(_, crc)| crc);
+        log.last_index = recovered.last_index();
+        log.hard_state = recovered.hard_state;
+        log.snapshot = recovered.snapshot.clone();
+        log.durable_snapshot_index = recovered.snapshot.index;
+        // Every segment restates the marker, so the last one holds it durably.
+        log.snapshot_seq = log.segments.last().map_or(0, |s| s.seq);
+        log.durable_snapshot_seq = log.snapshot_seq;
+        log.sync()?;
+        Ok((log, recovered))
+    }
+
+    /// The last entry index (or the snapshot index when no entry follows it).
+    pub fn last_index(&self) -> u64 {
+        self.last_index
+    }
+
+    pub fn hard_state(&self) -> HardState {
+        self.hard_state
+    }
+
+    pub fn snapshot(&self) -> &SnapshotMark {
+        &self.snapshot
+    }
+
+    /// Names of the segment files, oldest first.
+    pub fn segment_names(&self) -> Vec<String> {
+        self.segments.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// Appends entries. The first may be at most `last_index + 1`; a lower index replaces
+    /// every entry from it on (a raft conflict). Entries must be consecutive and above the
+    /// snapshot. Not durable until a sync taken after this call has finished.
+    pub fn append_entries(&mut self, entries: &[Entry]) -> Result<(), WalError> {
+        let mut last = self.last_index;
+        for (i, e) in entries.iter().enumerate() {
+            let ok = if i == 0 {
+                e.index > self.snapshot.index && e.index <= last + 1
+            } else {
+                e.index == last + 1
+            };
+            if !ok {
+                return Err(WalError::NonContiguous {
+                    index: e.index,
+                    snapshot: self.snapshot.index,
+                    last,
+                });
+            }
+            last = e.index;
+        }
+        for e in entries {
+            self.append(Record::Entry(e.clone()))?;
+            self.last_index = e.index;
+            if let Some(s) = self.segments.last_mut() {
+                s.max_entry_index = s.max_entry_index.max(e.index);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records raft's HardState.
+    pub fn set_hard_state(&mut self, hard_state: HardState) -> Result<(), WalError> {
+        self.append(Record::HardState(hard_state))?;
+        self.hard_state = hard_state;
+        Ok(())
+    }
+
+    /// Records that a snapshot exists at `mark.index`; entries up to it are dropped.
+    pub fn save_snapshot(&mut self, mark: SnapshotMark) -> Result<(), WalError> {
+        if mark.index < self.snapshot.index {
+            return Err(WalError::StaleSnapshot {
+                index: mark.index,
+                current: self.snapshot.index,
+            });
+        }
+        self.append(Record::Snapshot(mark.clone()))?;
+        self.last_index = self.last_index.max(mark.index);
+        self.snapshot = mark;
+        self.snapshot_seq = self.segments.last().map_or(0, |s| s.seq);
+        Ok(())
+    }
+
+    fn append(&mut self, record: Record) -> Result<(), WalError> {
+        let len = record.encoded_len();
+        if self.end + len > self.opts.segment_size {
+            self.rotate()?;
+            if self.end + len > self.opts.segment_size {
+                return Err(WalError::RecordTooLarge {
+                    len,
+                    segment_size: self.opts.segment_size,
+                });
+            }
+        }
+        self.encode(&record);
+        Ok(())
+    }
+
+    fn encode(&mut self, record: &Record) {
+        self.tail_crc = record.encode(self.tail_crc, &mut self.pending);
+        self.end = self.pending_start + self.pending.len();
+    }
+
+    /// Seals the active segment and starts the next one.
+    fn rotate(&mut self) -> Result<(), WalError> {
+        let seq = self.segments.last().map_or(0, |s| s.seq + 1);
+        let first = self.last_index + 1;
+        self.take_active_writes();
+        self.start_segment(seq, first)?;
+        // Restated so that purging older segments never loses them.
+        self.encode(&Record::Snapshot(self.snapshot.clone()));
+        self.encode(&Record::HardState(self.hard_state));
+        Ok(())
+    }
+
+    fn start_segment(&mut self, seq: u64, first_index: u64) -> Result<(), WalError> {
+        let name = segment::file_name(seq, first_index);
+        let file = self
+            .dir
+            .create(&name, self.opts.segment_size)
+            .map_err(|source| WalError::Io {
+                file: self.dir.path(&name),
+                source,
+            })?;
+        self.segments.push(Segment {
+            seq,
+            name,
+            file: Arc::new(file),
+            max_entry_index: 0,
+        });
+        self.pending.clear();
+        self.pending_start = 0;
+        self.end = 0;
+        self.encode(&Record::SegmentHeader {
+            prev_crc: self.tail_crc,
+            seq,
+        });
+        Ok(())
+    }
+
+    /// Moves the active segment's unwritten bytes into `sealed`, keeping the partial last
+    /// block in `pending` so the next write rewrites it whole.
+    fn take_active_writes(&mut self) {
+        let Some(seg) = self.segments.last() else {
+            return;
+        };
+        if self.pending.is_empty() {
+            return;
+        }
+        let keep_from = align_down(self.end);
+        let kept = self
+            .pending
+            .get(keep_from - self.pending_start..)
+            .unwrap_or_default()
+            .to_vec();
+        let bytes = std::mem::replace(&mut self.pending, kept);
+        self.sealed.push(BlockWrite {
+            file: Arc::clone(&seg.file),
+            offset: self.pending_start as u64,
+            bytes: whole_blocks(bytes),
+        });
+        self.sealed_names.push(self.dir.path(&seg.name));
+        self.pending_start = keep_from;
+    }
+
+    /// Takes everything appended so far as a job; appends may continue while it runs.
+    /// Only one job may be in flight.
+    pub fn begin_sync(&mut self) -> Result<SyncJob<D::File>, WalError> {
+        if self.sync_in_flight {
+            return Err(WalError::SyncInFlight);
+        }
+        self.take_active_writes();
+        self.sync_in_flight = true;
+        Ok(SyncJob {
+            writes: std::mem::take(&mut self.sealed),
+            names: std::mem::take(&mut self.sealed_names),
+            ticket: SyncTicket {
+                last_index: self.last_index,
+                snapshot_index: self.snapshot.index,
+                snapshot_seq: self.snapshot_seq,
+            },
+        })
+    }
+
+    /// Records that a job finished: what it covered is durable.
+    pub fn finish_sync(&mut self, ticket: SyncTicket) {
+        self.sync_in_flight = false;
+        self.durable_snapshot_index = self.durable_snapshot_index.max(ticket.snapshot_index);
+        self.durable_snapshot_seq = self.durable_snapshot_seq.max(ticket.snapshot_seq);
+    }
+
+    /// Appended → durable, inline: begin, run and finish one job.
+    pub fn sync(&mut self) -> Result<(), WalError> {
+        let ticket = self.begin_sync()?.run()?;
+        self.finish_sync(ticket);
+        Ok(())
+    }
+
+    /// Removes the oldest segments whose entries are all covered by a durable snapshot
+    /// marker, never the active one and never leaving fewer than `max_wals`. Returns how
+    /// many were removed. Segments from the one holding the durable snapshot marker on are
+    /// kept.
+    pub fn purge(&mut self) -> Result<usize, WalError> {
+        let mut removed = 0;
+        while self.segments.len() > self.opts.max_wals.max(1) {
+            let Some(oldest) = self.segments.first() else {
+                break;
+            };
+            if oldest.seq >= self.durable_snapshot_seq
+                || oldest.max_entry_index > self.durable_snapshot_index
+            {
+                break;
+            }
+            self.dir
+                .remove(&oldest.name)
+                .map_err(|source| WalError::Io {
+                    file: self.dir.path(&oldest.name),
+                    source,
+                })?;
+            tracing::info!(file = %self.dir.path(&oldest.name).display(), "WAL: purged segment");
+            self.segments.remove(0);
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
