@@ -18,6 +18,8 @@ use crate::version::ETCD_API_VERSION;
 pub enum Invocation {
     /// Run the server.
     Server(Box<ServerConfig>),
+    /// `ringkv debug wal <data-dir>`: list the WAL's segments and records.
+    DebugWal { data_dir: std::path::PathBuf },
     /// Print `text` on `stream` and exit with `exit_code` (help, version, unbuilt subcommands).
     Print {
         text: String,
@@ -412,7 +414,7 @@ fn subcommand_tree() -> Command {
                 .subcommand_required(true)
                 .subcommand(
                     Command::new("wal")
-                        .about("Print WAL records")
+                        .about("Print the WAL's segments and records of <dir> (a data dir)")
                         .arg(Arg::new("dir").required(true)),
                 )
                 .subcommand(
@@ -427,6 +429,14 @@ fn subcommand(args: &[String]) -> Invocation {
     let argv = std::iter::once("ringkv".to_string()).chain(args.iter().cloned());
     match subcommand_tree().try_get_matches_from(argv) {
         Ok(matches) => {
+            if let Some(("debug", debug)) = matches.subcommand()
+                && let Some(("wal", wal)) = debug.subcommand()
+                && let Some(dir) = wal.get_one::<String>("dir")
+            {
+                return Invocation::DebugWal {
+                    data_dir: dir.into(),
+                };
+            }
             let what = subcommand_path(&matches).join(" ");
             Invocation::Print {
                 text: format!("ringkv: {what} is not built yet\n"),
@@ -791,14 +801,21 @@ mod tests {
                     stream,
                 },
             ..
-        }) = run(&["debug", "wal", "/tmp/x"], &[])
+        }) = run(&["debug", "store", "/tmp/x"], &[])
         else {
-            panic!("debug wal");
+            panic!("debug store");
         };
         assert_eq!(
             (text.as_str(), exit_code, stream),
-            ("ringkv: debug wal is not built yet\n", 2, Stream::Stderr)
+            ("ringkv: debug store is not built yet\n", 2, Stream::Stderr)
         );
+        assert!(matches!(
+            run(&["debug", "wal", "/tmp/x"], &[]),
+            Ok(Parsed {
+                invocation: Invocation::DebugWal { .. },
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod datadir;
+pub mod debug;
 pub mod error;
 pub mod grpc;
 pub mod http;

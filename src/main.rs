@@ -34,6 +34,16 @@ fn main() -> ExitCode {
             };
             exit_code_from(exit_code)
         }
+        Invocation::DebugWal { data_dir } => {
+            match ringkv::debug::wal::print(&data_dir, &mut std::io::stdout().lock()) {
+                Ok(ringkv::debug::wal::Verdict::Clean) => ExitCode::SUCCESS,
+                Ok(ringkv::debug::wal::Verdict::Corrupt) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("ringkv: cannot read the WAL of {}: {e}", data_dir.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Invocation::Server(config) => {
             let outputs: Vec<LogOutput> = config
                 .log_outputs
