@@ -12,15 +12,17 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::btree::check::{Checker, RawPages, TreeStats};
+use crate::btree::mutator::PageSource;
 use crate::btree::node::Child;
 use crate::btree::page_view::{NodeView, PageView, TreeSource};
-use crate::btree::mutator::PageSource;
 use crate::error::{Error, Result};
 use crate::page_store::file::DbFile;
 use crate::page_store::freelist::Freelist;
 use crate::page_store::mapping::{Mapping, reservation_for};
 use crate::page_store::meta::{Meta, TABLES};
-use crate::page_store::page::{HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, TxId, pages_for, verify};
+use crate::page_store::page::{
+    HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, TxId, pages_for, verify,
+};
 use crate::txn::{ReadTxn, WriteTxn};
 
 /// Pending pages past which a lagging reader is worth a warning.
@@ -65,7 +67,10 @@ impl TreeSource for Snapshot {
         let run = self.run(page, pages_for(len as usize))?;
         let h = Header::decode(run, page)?;
         if h.kind != PageKind::Overflow || h.count != len {
-            return Err(Error::corrupt(page, "overflow header disagrees with its leaf entry"));
+            return Err(Error::corrupt(
+                page,
+                "overflow header disagrees with its leaf entry",
+            ));
         }
         run.get(HEADER_LEN..HEADER_LEN + len as usize)
             .ok_or(Error::corrupt(page, "overflow run too short"))
@@ -109,7 +114,7 @@ impl Db {
     /// Opens (creating if missing) the store file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Db> {
         let file = DbFile::open(path.as_ref())?;
-        let mut len = file.len()?;
+        let mut len = file.file_len()?;
         if len == 0 {
             let m = Meta::empty();
             file.write_pages(0, &m.encode(0))?;
@@ -139,12 +144,12 @@ impl Db {
             }
         };
         let metas = [m0.ok(), m1.ok()];
-        let map = Mapping::new(&file.file, reservation_for(meta.hwm.max(file_pages))).map_err(|source| {
-            Error::Io {
+        let map = Mapping::new(&file.file, reservation_for(meta.hwm.max(file_pages))).map_err(
+            |source| Error::Io {
                 path: file.path.clone(),
                 source,
-            }
-        })?;
+            },
+        )?;
         let map = Arc::new(map);
         let (mut freelist, freelist_run) = if meta.freelist == 0 {
             (Freelist::default(), None)
@@ -157,7 +162,12 @@ impl Db {
             (Freelist::decode(run, id, meta.hwm)?, Some((id, n)))
         };
         // Pages freed after the older meta are still reachable from it: keep them pending.
-        let bound = metas.iter().flatten().map(|m| m.txid).min().unwrap_or(meta.txid);
+        let bound = metas
+            .iter()
+            .flatten()
+            .map(|m| m.txid)
+            .min()
+            .unwrap_or(meta.txid);
         freelist.release(bound);
         let snap = Arc::new(Snapshot {
             map: map.clone(),
@@ -206,10 +216,19 @@ impl Db {
             .map(|s| s.meta.txid)
             .min()
             .unwrap_or(state.txid);
-        let on_disk = state.metas.iter().flatten().map(|m| m.txid).min().unwrap_or(0);
+        let on_disk = state
+            .metas
+            .iter()
+            .flatten()
+            .map(|m| m.txid)
+            .min()
+            .unwrap_or(0);
         state.freelist.release(oldest_reader.min(on_disk));
         let pending = state.freelist.pending_count();
-        if pending > PENDING_WARN_PAGES && state.txid >= state.warned_at + 1000 && oldest_reader < on_disk {
+        if pending > PENDING_WARN_PAGES
+            && state.txid >= state.warned_at + 1000
+            && oldest_reader < on_disk
+        {
             state.warned_at = state.txid;
             tracing::warn!(
                 pending_pages = pending,
@@ -251,10 +270,14 @@ impl Db {
         let mut owned = std::mem::take(&mut c.seen);
         let mut claim = |p: PageId, what: &str| -> Result<()> {
             if p >= snap.meta.hwm {
-                return Err(Error::Check(format!("{what} page {p} beyond the high-water mark")));
+                return Err(Error::Check(format!(
+                    "{what} page {p} beyond the high-water mark"
+                )));
             }
             if !owned.insert(p) {
-                return Err(Error::Check(format!("{what} page {p} is also reachable or listed twice")));
+                return Err(Error::Check(format!(
+                    "{what} page {p} is also reachable or listed twice"
+                )));
             }
             Ok(())
         };

@@ -14,7 +14,9 @@ use crate::db::{Db, Snapshot, WriterState};
 use crate::error::{Error, Result};
 use crate::page_store::mapping::{Mapping, reservation_for};
 use crate::page_store::meta::{Meta, TABLES};
-use crate::page_store::page::{HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, TxId, pages_for, seal};
+use crate::page_store::page::{
+    HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, TxId, pages_for, seal,
+};
 
 /// One of the file's independent trees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -132,7 +134,12 @@ impl<'db> WriteTxn<'db> {
         page_view::get(self, self.roots[table.index()], key)
     }
 
-    pub fn range(&self, table: Table, start: &[u8], end: Option<&[u8]>) -> Result<WriteCursor<'_, 'db>> {
+    pub fn range(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: Option<&[u8]>,
+    ) -> Result<WriteCursor<'_, 'db>> {
         Cursor::new(self, self.roots[table.index()], start, end)
     }
 
@@ -264,7 +271,9 @@ impl<'db> WriteTxn<'db> {
             if let Some((id, n)) = self.state.freelist_run {
                 freed.extend(id..id + n);
             }
-            self.state.freelist.add_pending(txid, std::mem::take(&mut freed));
+            self.state
+                .freelist
+                .add_pending(txid, std::mem::take(&mut freed));
             let n = self.state.freelist.encoded_pages();
             let id = self.allocate(n);
             let buf = self.state.freelist.encode(id, n);
@@ -278,7 +287,9 @@ impl<'db> WriteTxn<'db> {
                 [_, None] => 1,
                 [Some(a), Some(b)] => usize::from(a.txid > b.txid),
             };
-            self.db.file.write_pages(slot as PageId, &meta.encode(slot as PageId))?;
+            self.db
+                .file
+                .write_pages(slot as PageId, &meta.encode(slot as PageId))?;
             self.db.file.sync()?;
             self.state.metas[slot] = Some(meta);
             self.state.freelist_run = Some((id, n));
@@ -302,9 +313,11 @@ impl<'db> WriteTxn<'db> {
     /// snapshots that hold it.
     fn ensure_mapping(&mut self, hwm: u64) -> Result<()> {
         if hwm > self.state.map.pages() {
-            let map = Mapping::new(&self.db.file.file, reservation_for(hwm)).map_err(|source| Error::Io {
-                path: self.db.file.path.clone(),
-                source,
+            let map = Mapping::new(&self.db.file.file, reservation_for(hwm)).map_err(|source| {
+                Error::Io {
+                    path: self.db.file.path.clone(),
+                    source,
+                }
             })?;
             self.state.map = Arc::new(map);
         }

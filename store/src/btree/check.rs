@@ -53,7 +53,13 @@ impl<'a, P: RawPages> Checker<'a, P> {
         self.node(root, None, None, 0)
     }
 
-    fn node(&mut self, id: PageId, lower: Option<&[u8]>, upper: Option<&[u8]>, depth: usize) -> Result<()> {
+    fn node(
+        &mut self,
+        id: PageId,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        depth: usize,
+    ) -> Result<()> {
         if depth > 64 {
             return Err(Error::corrupt(id, "tree deeper than 64 levels"));
         }
@@ -72,14 +78,19 @@ impl<'a, P: RawPages> Checker<'a, P> {
             }
             // Key 0 of a branch is not consulted, so it need not lie within the bounds.
             if (leaf || i > 0) && !in_bounds(k) {
-                return Err(Error::corrupt(id, "key outside the bounds its parent gives"));
+                return Err(Error::corrupt(
+                    id,
+                    "key outside the bounds its parent gives",
+                ));
             }
             prev = Some(k);
         }
         if leaf {
             match self.leaf_depth {
                 None => self.leaf_depth = Some(depth),
-                Some(d) if d != depth => return Err(Error::corrupt(id, "leaves at different depths")),
+                Some(d) if d != depth => {
+                    return Err(Error::corrupt(id, "leaves at different depths"));
+                }
                 Some(_) => {}
             }
             self.stats.leaf_pages += 1;
@@ -93,7 +104,11 @@ impl<'a, P: RawPages> Checker<'a, P> {
             self.stats.branch_pages += 1;
             for i in 0..n {
                 let lo = if i == 0 { lower } else { Some(view.key(i)?) };
-                let hi = if i + 1 < n { Some(view.key(i + 1)?) } else { upper };
+                let hi = if i + 1 < n {
+                    Some(view.key(i + 1)?)
+                } else {
+                    upper
+                };
                 let Child::Page(child) = view.child(i)? else {
                     return Err(Error::corrupt(id, "dirty child on a page"));
                 };
@@ -109,7 +124,10 @@ impl<'a, P: RawPages> Checker<'a, P> {
         verify(run, id)?;
         let h = Header::decode(run, id)?;
         if h.kind != PageKind::Overflow || h.count != len || u64::from(h.extra) + 1 != n {
-            return Err(Error::corrupt(id, "overflow header disagrees with its leaf entry"));
+            return Err(Error::corrupt(
+                id,
+                "overflow header disagrees with its leaf entry",
+            ));
         }
         if run.len() < HEADER_LEN + len as usize {
             return Err(Error::corrupt(id, "overflow run too short"));

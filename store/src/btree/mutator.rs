@@ -84,16 +84,14 @@ impl Dirty {
         value: Value,
     ) -> Result<(Option<Value>, Splits)> {
         let old = match &mut self.nodes[idx] {
-            Node::Leaf { keys, values } => {
-                match keys.binary_search_by(|k| k.as_slice().cmp(key)) {
-                    Ok(i) => Some(std::mem::replace(&mut values[i], value)),
-                    Err(i) => {
-                        keys.insert(i, key.to_vec());
-                        values.insert(i, value);
-                        None
-                    }
+            Node::Leaf { keys, values } => match keys.binary_search_by(|k| k.as_slice().cmp(key)) {
+                Ok(i) => Some(std::mem::replace(&mut values[i], value)),
+                Err(i) => {
+                    keys.insert(i, key.to_vec());
+                    values.insert(i, value);
+                    None
                 }
-            }
+            },
             node @ Node::Branch { .. } => {
                 let view = NodeView::Mem(node);
                 let pos = view.child_index(key)?;
@@ -162,7 +160,12 @@ impl Dirty {
         Ok(old)
     }
 
-    fn remove_at(&mut self, pages: &impl PageSource, idx: usize, key: &[u8]) -> Result<Option<Value>> {
+    fn remove_at(
+        &mut self,
+        pages: &impl PageSource,
+        idx: usize,
+        key: &[u8],
+    ) -> Result<Option<Value>> {
         match &mut self.nodes[idx] {
             Node::Leaf { keys, values } => {
                 Ok(match keys.binary_search_by(|k| k.as_slice().cmp(key)) {
@@ -207,11 +210,23 @@ impl Dirty {
         };
         let mut right = std::mem::replace(&mut self.nodes[ri], empty);
         match (&mut self.nodes[li], &mut right) {
-            (Node::Leaf { keys, values }, Node::Leaf { keys: rk, values: rv }) => {
+            (
+                Node::Leaf { keys, values },
+                Node::Leaf {
+                    keys: rk,
+                    values: rv,
+                },
+            ) => {
                 keys.append(rk);
                 values.append(rv);
             }
-            (Node::Branch { keys, children }, Node::Branch { keys: rk, children: rch }) => {
+            (
+                Node::Branch { keys, children },
+                Node::Branch {
+                    keys: rk,
+                    children: rch,
+                },
+            ) => {
                 // The parent's bound is the authoritative lower bound of the right node.
                 if let Some(first) = rk.first_mut() {
                     *first = r_bound;
@@ -220,7 +235,10 @@ impl Dirty {
                 children.append(rch);
             }
             _ => {
-                return Err(crate::error::Error::corrupt(0, "siblings at different depths"));
+                return Err(crate::error::Error::corrupt(
+                    0,
+                    "siblings at different depths",
+                ));
             }
         }
         let splits = self.split_if_needed(li);
@@ -262,4 +280,3 @@ impl Dirty {
         id
     }
 }
-

@@ -58,6 +58,10 @@ pub enum Node {
 }
 
 impl Node {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Node::Leaf { keys, .. } | Node::Branch { keys, .. } => keys.len(),

@@ -5,7 +5,9 @@
 
 use super::node::{BRANCH_ENTRY_OVERHEAD, Child, FLAG_OVERFLOW, Node, Value};
 use crate::error::{Error, Result};
-use crate::page_store::page::{HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, read_u16, read_u32, read_u64};
+use crate::page_store::page::{
+    HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, read_u16, read_u32, read_u64,
+};
 
 /// A value as found in a leaf, before an overflow run is followed.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +34,11 @@ impl<'a> PageView<'a> {
             _ => return Err(Error::corrupt(id, "expected a branch or leaf page")),
         };
         let count = h.count as usize;
-        if h.extra != 0 || count == 0 || HEADER_LEN + 2 * count > PAGE_SIZE || bytes.len() < PAGE_SIZE {
+        if h.extra != 0
+            || count == 0
+            || HEADER_LEN + 2 * count > PAGE_SIZE
+            || bytes.len() < PAGE_SIZE
+        {
             return Err(Error::corrupt(id, "bad entry count"));
         }
         Ok(PageView {
@@ -141,6 +147,10 @@ impl<'a> NodeView<'a> {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn len(&self) -> usize {
         match self {
             NodeView::Page(p) => p.count,
@@ -164,7 +174,10 @@ impl<'a> NodeView<'a> {
             NodeView::Page(p) => p.value(i),
             NodeView::Mem(Node::Leaf { values, .. }) => match values.get(i) {
                 Some(Value::Inline(v)) => Ok(ValueRef::Inline(v)),
-                Some(Value::Overflow { page, len }) => Ok(ValueRef::Overflow { page: *page, len: *len }),
+                Some(Value::Overflow { page, len }) => Ok(ValueRef::Overflow {
+                    page: *page,
+                    len: *len,
+                }),
                 None => Err(Error::corrupt(0, "dirty node index out of range")),
             },
             NodeView::Mem(_) => Err(Error::corrupt(0, "value asked of a branch")),
@@ -223,7 +236,11 @@ pub trait TreeSource {
 }
 
 /// Point lookup from `root`.
-pub fn get<'a, S: TreeSource>(src: &'a S, root: Option<Child>, key: &[u8]) -> Result<Option<&'a [u8]>> {
+pub fn get<'a, S: TreeSource>(
+    src: &'a S,
+    root: Option<Child>,
+    key: &[u8],
+) -> Result<Option<&'a [u8]>> {
     let Some(mut at) = root else { return Ok(None) };
     // A depth limit turns a cycle in a corrupt file into an error instead of a hang.
     for _ in 0..64 {

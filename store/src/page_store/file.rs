@@ -48,7 +48,7 @@ impl DbFile {
         }
     }
 
-    pub fn len(&self) -> Result<u64> {
+    pub fn file_len(&self) -> Result<u64> {
         Ok(self.file.metadata().map_err(|e| self.io(e))?.len())
     }
 
