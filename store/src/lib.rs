@@ -5,6 +5,20 @@
 //!
 //! It never blocks on the network and never knows gRPC, raft or etcd's wire messages.
 //!
-//! Status: skeleton. The revision type below is settled; the tree is the "store" issue.
+//! Layers, bottom up: `page_store/` (pages, metas, freelist, map, file), `btree/` (nodes,
+//! cursor, split/merge, check), then [`Db`] with its [`ReadTxn`] and [`WriteTxn`]. The MVCC
+//! keyspace on top is still to come (issue 5).
 
+pub mod btree;
+mod db;
+pub mod error;
+pub mod page_store;
 pub mod revision;
+mod txn;
+
+pub use btree::check::TreeStats;
+pub use btree::node::{MAX_INLINE_VALUE, MAX_KEY_LEN, MAX_VALUE_LEN};
+pub use db::{CheckReport, Db, Snapshot};
+pub use error::{Error, Result};
+pub use page_store::{PAGE_SIZE, PageId, TxId};
+pub use txn::{ReadCursor, ReadTxn, Table, WriteCursor, WriteTxn};

@@ -1,0 +1,282 @@
+//! Insert and remove on the copy-on-write tree. The first time the writer touches a committed
+//! page on a root-to-leaf path it copies it into an in-memory [`Node`] and records the page as
+//! freed; further edits in the same transaction change that node in place. A node that grows
+//! past a page splits at the point that best balances the halves; one that shrinks under a
+//! quarter page merges with a sibling (and re-splits if the two do not fit in one page).
+
+use super::node::{Child, Node, Value};
+use super::page_view::{NodeView, PageView};
+use crate::error::Result;
+use crate::page_store::page::{PAGE_SIZE, PageId};
+
+/// Committed pages the mutator copies from.
+pub trait PageSource {
+    fn page(&self, id: PageId) -> Result<PageView<'_>>;
+}
+
+/// A write transaction's dirty nodes and the committed pages it has replaced.
+#[derive(Debug, Default)]
+pub struct Dirty {
+    pub nodes: Vec<Node>,
+    pub freed: Vec<PageId>,
+}
+
+type Splits = Vec<(Vec<u8>, usize)>;
+
+impl Dirty {
+    fn push(&mut self, node: Node) -> usize {
+        self.nodes.push(node);
+        self.nodes.len() - 1
+    }
+
+    /// Copy-on-write: the arena index of `child`, copying its page in if it is still clean.
+    fn touch(&mut self, pages: &impl PageSource, child: Child) -> Result<usize> {
+        match child {
+            Child::Dirty(i) => Ok(i),
+            Child::Page(id) => {
+                let node = pages.page(id)?.to_node()?;
+                self.freed.push(id);
+                Ok(self.push(node))
+            }
+        }
+    }
+
+    fn set_child(&mut self, parent: usize, pos: usize, child: Child) {
+        if let Node::Branch { children, .. } = &mut self.nodes[parent] {
+            children[pos] = child;
+        }
+    }
+
+    /// Inserts or replaces; returns the replaced value so its overflow pages can be freed.
+    pub fn insert(
+        &mut self,
+        pages: &impl PageSource,
+        root: &mut Option<Child>,
+        key: &[u8],
+        value: Value,
+    ) -> Result<Option<Value>> {
+        let r = match *root {
+            None => self.push(Node::Leaf {
+                keys: Vec::new(),
+                values: Vec::new(),
+            }),
+            Some(c) => self.touch(pages, c)?,
+        };
+        *root = Some(Child::Dirty(r));
+        let (old, splits) = self.insert_at(pages, r, key, value)?;
+        if !splits.is_empty() {
+            let mut keys = vec![Vec::new()];
+            let mut children = vec![Child::Dirty(r)];
+            for (k, n) in splits {
+                keys.push(k);
+                children.push(Child::Dirty(n));
+            }
+            *root = Some(Child::Dirty(self.push(Node::Branch { keys, children })));
+        }
+        Ok(old)
+    }
+
+    fn insert_at(
+        &mut self,
+        pages: &impl PageSource,
+        idx: usize,
+        key: &[u8],
+        value: Value,
+    ) -> Result<(Option<Value>, Splits)> {
+        let old = match &mut self.nodes[idx] {
+            Node::Leaf { keys, values } => match keys.binary_search_by(|k| k.as_slice().cmp(key)) {
+                Ok(i) => Some(std::mem::replace(&mut values[i], value)),
+                Err(i) => {
+                    keys.insert(i, key.to_vec());
+                    values.insert(i, value);
+                    None
+                }
+            },
+            node @ Node::Branch { .. } => {
+                let view = NodeView::Mem(node);
+                let pos = view.child_index(key)?;
+                let child = view.child(pos)?;
+                let c = self.touch(pages, child)?;
+                self.set_child(idx, pos, Child::Dirty(c));
+                let (old, splits) = self.insert_at(pages, c, key, value)?;
+                if let Node::Branch { keys, children } = &mut self.nodes[idx] {
+                    for (j, (k, n)) in splits.into_iter().enumerate() {
+                        keys.insert(pos + 1 + j, k);
+                        children.insert(pos + 1 + j, Child::Dirty(n));
+                    }
+                }
+                old
+            }
+        };
+        Ok((old, self.split_if_needed(idx)))
+    }
+
+    /// Splits an oversized node into page-sized pieces; returns the new right siblings with
+    /// their separator keys, in order.
+    fn split_if_needed(&mut self, idx: usize) -> Splits {
+        let node = &self.nodes[idx];
+        if node.size() <= PAGE_SIZE || node.len() < 2 {
+            return Vec::new();
+        }
+        let sizes: Vec<usize> = (0..node.len()).map(|i| node.entry_size(i)).collect();
+        let total: usize = sizes.iter().sum();
+        let (mut best, mut best_max, mut left) = (1, usize::MAX, 0);
+        for (s, size) in sizes.iter().enumerate().take(sizes.len() - 1) {
+            left += size;
+            let worst = left.max(total - left);
+            if worst < best_max {
+                best_max = worst;
+                best = s + 1;
+            }
+        }
+        let right = self.nodes[idx].split_off(best);
+        let sep = right.keys().first().cloned().unwrap_or_default();
+        let r = self.push(right);
+        let mut out = self.split_if_needed(idx);
+        out.push((sep, r));
+        out.extend(self.split_if_needed(r));
+        out
+    }
+
+    /// Removes `key`; returns its value if it was there.
+    pub fn remove(
+        &mut self,
+        pages: &impl PageSource,
+        root: &mut Option<Child>,
+        key: &[u8],
+    ) -> Result<Option<Value>> {
+        let Some(c) = *root else { return Ok(None) };
+        let r = self.touch(pages, c)?;
+        *root = Some(Child::Dirty(r));
+        let old = self.remove_at(pages, r, key)?;
+        // A root branch with one child gives way to it; an empty root leaf empties the table.
+        while let Some(Child::Dirty(i)) = *root {
+            match &self.nodes[i] {
+                Node::Branch { children, .. } if children.len() == 1 => *root = Some(children[0]),
+                Node::Leaf { keys, .. } if keys.is_empty() => *root = None,
+                _ => break,
+            }
+        }
+        Ok(old)
+    }
+
+    fn remove_at(
+        &mut self,
+        pages: &impl PageSource,
+        idx: usize,
+        key: &[u8],
+    ) -> Result<Option<Value>> {
+        match &mut self.nodes[idx] {
+            Node::Leaf { keys, values } => {
+                Ok(match keys.binary_search_by(|k| k.as_slice().cmp(key)) {
+                    Ok(i) => {
+                        keys.remove(i);
+                        Some(values.remove(i))
+                    }
+                    Err(_) => None,
+                })
+            }
+            node @ Node::Branch { .. } => {
+                let view = NodeView::Mem(node);
+                let pos = view.child_index(key)?;
+                let child = view.child(pos)?;
+                let c = self.touch(pages, child)?;
+                self.set_child(idx, pos, Child::Dirty(c));
+                let old = self.remove_at(pages, c, key)?;
+                if old.is_some() && self.nodes[c].size() < PAGE_SIZE / 4 {
+                    self.rebalance(pages, idx, pos)?;
+                }
+                Ok(old)
+            }
+        }
+    }
+
+    /// Merges child `pos` of `parent` with a neighbour, re-splitting if they overflow.
+    fn rebalance(&mut self, pages: &impl PageSource, parent: usize, pos: usize) -> Result<()> {
+        let Node::Branch { children, keys } = &self.nodes[parent] else {
+            return Ok(());
+        };
+        if children.len() < 2 {
+            return Ok(());
+        }
+        let (l, r) = if pos > 0 { (pos - 1, pos) } else { (0, 1) };
+        let (lc, rc, r_bound) = (children[l], children[r], keys[r].clone());
+        let li = self.touch(pages, lc)?;
+        let ri = self.touch(pages, rc)?;
+        self.set_child(parent, l, Child::Dirty(li));
+        let empty = Node::Leaf {
+            keys: Vec::new(),
+            values: Vec::new(),
+        };
+        let mut right = std::mem::replace(&mut self.nodes[ri], empty);
+        match (&mut self.nodes[li], &mut right) {
+            (
+                Node::Leaf { keys, values },
+                Node::Leaf {
+                    keys: rk,
+                    values: rv,
+                },
+            ) => {
+                keys.append(rk);
+                values.append(rv);
+            }
+            (
+                Node::Branch { keys, children },
+                Node::Branch {
+                    keys: rk,
+                    children: rch,
+                },
+            ) => {
+                // The parent's bound is the authoritative lower bound of the right node.
+                if let Some(first) = rk.first_mut() {
+                    *first = r_bound;
+                }
+                keys.append(rk);
+                children.append(rch);
+            }
+            _ => {
+                return Err(crate::error::Error::corrupt(
+                    0,
+                    "siblings at different depths",
+                ));
+            }
+        }
+        let splits = self.split_if_needed(li);
+        if let Node::Branch { keys, children } = &mut self.nodes[parent] {
+            keys.remove(r);
+            children.remove(r);
+            for (j, (k, n)) in splits.into_iter().enumerate() {
+                keys.insert(r + j, k);
+                children.insert(r + j, Child::Dirty(n));
+            }
+        }
+        Ok(())
+    }
+
+    /// Assigns pages to the dirty subtree under `idx`, children first, and encodes it.
+    pub fn write_out(
+        &mut self,
+        idx: usize,
+        alloc: &mut impl FnMut() -> PageId,
+        out: &mut Vec<(PageId, Vec<u8>)>,
+    ) -> PageId {
+        let dirty_children: Vec<(usize, usize)> = match &self.nodes[idx] {
+            Node::Branch { children, .. } => children
+                .iter()
+                .enumerate()
+                .filter_map(|(pos, c)| match c {
+                    Child::Dirty(i) => Some((pos, *i)),
+                    Child::Page(_) => None,
+                })
+                .collect(),
+            Node::Leaf { .. } => Vec::new(),
+        };
+        for (pos, i) in dirty_children {
+            let id = self.write_out(i, alloc, out);
+            self.set_child(idx, pos, Child::Page(id));
+        }
+        let id = alloc();
+        out.push((id, self.nodes[idx].encode(id)));
+        id
+    }
+}

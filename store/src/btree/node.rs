@@ -1,0 +1,157 @@
+//! A node as the write transaction edits it: decoded into owned vectors when the writer first
+//! touches a page (copy-on-write), encoded back into a fresh page at commit. Also the on-page
+//! layout of branch and leaf pages, which `page_view.rs` reads without copying.
+//!
+//! Layout after the page header: `count` little-endian u16 offsets, then the entries.
+//! Leaf entry: `flags(1) key_len(2) value_len(4) key value` where `flags & 1` means the value
+//! lives in an overflow run and the 8 value bytes are its first page id.
+//! Branch entry: `key_len(2) child(8) key`. A branch's key `i` is a lower bound of child `i`'s
+//! keys (key 0 is not consulted: child 0 takes everything below key 1).
+
+use crate::page_store::page::{HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, seal};
+
+/// Longest key: small enough that any two entries fit in a page, so a split always succeeds.
+pub const MAX_KEY_LEN: usize = 1000;
+/// Longer values go to an overflow run of their own pages.
+pub const MAX_INLINE_VALUE: usize = 1000;
+/// Longest value (an overflow run's length is a u32 in its header).
+pub const MAX_VALUE_LEN: usize = 256 << 20;
+
+pub const LEAF_ENTRY_OVERHEAD: usize = 2 + 7;
+pub const BRANCH_ENTRY_OVERHEAD: usize = 2 + 10;
+pub const FLAG_OVERFLOW: u8 = 1;
+
+/// A value as stored in a leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Inline(Vec<u8>),
+    Overflow { page: PageId, len: u32 },
+}
+
+impl Value {
+    fn stored_len(&self) -> usize {
+        match self {
+            Value::Inline(v) => v.len(),
+            Value::Overflow { .. } => 8,
+        }
+    }
+}
+
+/// Where a child lives: a committed page, or a node dirtied by this write transaction
+/// (an index into its arena).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Child {
+    Page(PageId),
+    Dirty(usize),
+}
+
+#[derive(Debug, Clone)]
+pub enum Node {
+    Leaf {
+        keys: Vec<Vec<u8>>,
+        values: Vec<Value>,
+    },
+    Branch {
+        keys: Vec<Vec<u8>>,
+        children: Vec<Child>,
+    },
+}
+
+impl Node {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Node::Leaf { keys, .. } | Node::Branch { keys, .. } => keys.len(),
+        }
+    }
+
+    pub fn keys(&self) -> &[Vec<u8>] {
+        match self {
+            Node::Leaf { keys, .. } | Node::Branch { keys, .. } => keys,
+        }
+    }
+
+    /// Encoded size of entry `i`, offset slot included.
+    pub fn entry_size(&self, i: usize) -> usize {
+        match self {
+            Node::Leaf { keys, values } => {
+                LEAF_ENTRY_OVERHEAD + keys[i].len() + values[i].stored_len()
+            }
+            Node::Branch { keys, .. } => BRANCH_ENTRY_OVERHEAD + keys[i].len(),
+        }
+    }
+
+    pub fn size(&self) -> usize {
+        HEADER_LEN + (0..self.len()).map(|i| self.entry_size(i)).sum::<usize>()
+    }
+
+    /// Splits off entries `[at..]` into a new node of the same kind.
+    pub fn split_off(&mut self, at: usize) -> Node {
+        match self {
+            Node::Leaf { keys, values } => Node::Leaf {
+                keys: keys.split_off(at),
+                values: values.split_off(at),
+            },
+            Node::Branch { keys, children } => Node::Branch {
+                keys: keys.split_off(at),
+                children: children.split_off(at),
+            },
+        }
+    }
+
+    /// Encodes into a page with id `id`. Every child must already be a page (the commit writes
+    /// children before parents).
+    pub fn encode(&self, id: PageId) -> Vec<u8> {
+        let mut page = vec![0u8; PAGE_SIZE];
+        let kind = match self {
+            Node::Leaf { .. } => PageKind::Leaf,
+            Node::Branch { .. } => PageKind::Branch,
+        };
+        Header {
+            kind,
+            id,
+            count: self.len() as u32,
+            extra: 0,
+        }
+        .encode(&mut page);
+        let mut at = HEADER_LEN + 2 * self.len();
+        for i in 0..self.len() {
+            let slot = HEADER_LEN + 2 * i;
+            page[slot..slot + 2].copy_from_slice(&(at as u16).to_le_bytes());
+            let mut put = |b: &[u8]| {
+                page[at..at + b.len()].copy_from_slice(b);
+                at += b.len();
+            };
+            match self {
+                Node::Leaf { keys, values } => {
+                    let (flags, len, bytes) = match &values[i] {
+                        Value::Inline(v) => (0u8, v.len() as u32, v.clone()),
+                        Value::Overflow { page, len } => {
+                            (FLAG_OVERFLOW, *len, page.to_le_bytes().to_vec())
+                        }
+                    };
+                    put(&[flags]);
+                    put(&(keys[i].len() as u16).to_le_bytes());
+                    put(&len.to_le_bytes());
+                    put(&keys[i]);
+                    put(&bytes);
+                }
+                Node::Branch { keys, children } => {
+                    let child = match children[i] {
+                        Child::Page(p) => p,
+                        // The commit resolves every dirty child before encoding its parent.
+                        Child::Dirty(_) => unreachable!("dirty child encoded before its parent"),
+                    };
+                    put(&(keys[i].len() as u16).to_le_bytes());
+                    put(&child.to_le_bytes());
+                    put(&keys[i]);
+                }
+            }
+        }
+        seal(&mut page);
+        page
+    }
+}

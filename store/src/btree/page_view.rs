@@ -1,0 +1,257 @@
+//! Reading branch and leaf pages in place, straight from the map: every accessor is bounds
+//! checked and turns a bad offset into an error naming the page, so a corrupt file can never
+//! make a reader panic. [`NodeView`] puts a page and a write transaction's dirty node behind
+//! one interface, so lookups and the cursor are written once for readers and the writer.
+
+use super::node::{BRANCH_ENTRY_OVERHEAD, Child, FLAG_OVERFLOW, Node, Value};
+use crate::error::{Error, Result};
+use crate::page_store::page::{
+    HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, read_u16, read_u32, read_u64,
+};
+
+/// A value as found in a leaf, before an overflow run is followed.
+#[derive(Debug, Clone, Copy)]
+pub enum ValueRef<'a> {
+    Inline(&'a [u8]),
+    Overflow { page: PageId, len: u32 },
+}
+
+/// A branch or leaf page, validated just enough to be read safely.
+#[derive(Debug, Clone, Copy)]
+pub struct PageView<'a> {
+    bytes: &'a [u8],
+    id: PageId,
+    leaf: bool,
+    count: usize,
+}
+
+impl<'a> PageView<'a> {
+    pub fn new(bytes: &'a [u8], id: PageId) -> Result<PageView<'a>> {
+        let h = Header::decode(bytes, id)?;
+        let leaf = match h.kind {
+            PageKind::Leaf => true,
+            PageKind::Branch => false,
+            _ => return Err(Error::corrupt(id, "expected a branch or leaf page")),
+        };
+        let count = h.count as usize;
+        if h.extra != 0
+            || count == 0
+            || HEADER_LEN + 2 * count > PAGE_SIZE
+            || bytes.len() < PAGE_SIZE
+        {
+            return Err(Error::corrupt(id, "bad entry count"));
+        }
+        Ok(PageView {
+            bytes: &bytes[..PAGE_SIZE],
+            id,
+            leaf,
+            count,
+        })
+    }
+
+    pub fn id(&self) -> PageId {
+        self.id
+    }
+
+    fn corrupt(&self, why: &'static str) -> Error {
+        Error::corrupt(self.id, why)
+    }
+
+    fn offset(&self, i: usize) -> Result<usize> {
+        if i >= self.count {
+            return Err(self.corrupt("entry index out of range"));
+        }
+        read_u16(self.bytes, HEADER_LEN + 2 * i)
+            .map(usize::from)
+            .ok_or(self.corrupt("short offset table"))
+    }
+
+    fn slice(&self, at: usize, len: usize) -> Result<&'a [u8]> {
+        at.checked_add(len)
+            .and_then(|end| self.bytes.get(at..end))
+            .ok_or(self.corrupt("entry runs past the page"))
+    }
+
+    pub fn key(&self, i: usize) -> Result<&'a [u8]> {
+        let at = self.offset(i)?;
+        if self.leaf {
+            let klen = read_u16(self.bytes, at + 1).ok_or(self.corrupt("short entry"))?;
+            self.slice(at + 7, klen.into())
+        } else {
+            let klen = read_u16(self.bytes, at).ok_or(self.corrupt("short entry"))?;
+            self.slice(at + BRANCH_ENTRY_OVERHEAD - 2, klen.into())
+        }
+    }
+
+    pub fn value(&self, i: usize) -> Result<ValueRef<'a>> {
+        if !self.leaf {
+            return Err(self.corrupt("value asked of a branch"));
+        }
+        let at = self.offset(i)?;
+        let flags = *self.bytes.get(at).ok_or(self.corrupt("short entry"))?;
+        let klen = usize::from(read_u16(self.bytes, at + 1).ok_or(self.corrupt("short entry"))?);
+        let vlen = read_u32(self.bytes, at + 3).ok_or(self.corrupt("short entry"))?;
+        let vat = at + 7 + klen;
+        if flags & FLAG_OVERFLOW != 0 {
+            let page = read_u64(self.bytes, vat).ok_or(self.corrupt("short entry"))?;
+            Ok(ValueRef::Overflow { page, len: vlen })
+        } else {
+            Ok(ValueRef::Inline(self.slice(vat, vlen as usize)?))
+        }
+    }
+
+    pub fn child(&self, i: usize) -> Result<PageId> {
+        if self.leaf {
+            return Err(self.corrupt("child asked of a leaf"));
+        }
+        read_u64(self.bytes, self.offset(i)? + 2).ok_or(self.corrupt("short entry"))
+    }
+
+    /// Copies the page into an editable node.
+    pub fn to_node(&self) -> Result<Node> {
+        let mut keys = Vec::with_capacity(self.count);
+        for i in 0..self.count {
+            keys.push(self.key(i)?.to_vec());
+        }
+        if self.leaf {
+            let mut values = Vec::with_capacity(self.count);
+            for i in 0..self.count {
+                values.push(match self.value(i)? {
+                    ValueRef::Inline(v) => Value::Inline(v.to_vec()),
+                    ValueRef::Overflow { page, len } => Value::Overflow { page, len },
+                });
+            }
+            Ok(Node::Leaf { keys, values })
+        } else {
+            let mut children = Vec::with_capacity(self.count);
+            for i in 0..self.count {
+                children.push(Child::Page(self.child(i)?));
+            }
+            Ok(Node::Branch { keys, children })
+        }
+    }
+}
+
+/// A page or a dirty node, read the same way.
+#[derive(Debug, Clone, Copy)]
+pub enum NodeView<'a> {
+    Page(PageView<'a>),
+    Mem(&'a Node),
+}
+
+impl<'a> NodeView<'a> {
+    pub fn is_leaf(&self) -> bool {
+        match self {
+            NodeView::Page(p) => p.leaf,
+            NodeView::Mem(n) => matches!(n, Node::Leaf { .. }),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            NodeView::Page(p) => p.count,
+            NodeView::Mem(n) => n.len(),
+        }
+    }
+
+    pub fn key(&self, i: usize) -> Result<&'a [u8]> {
+        match self {
+            NodeView::Page(p) => p.key(i),
+            NodeView::Mem(n) => n
+                .keys()
+                .get(i)
+                .map(Vec::as_slice)
+                .ok_or(Error::corrupt(0, "dirty node index out of range")),
+        }
+    }
+
+    pub fn value(&self, i: usize) -> Result<ValueRef<'a>> {
+        match self {
+            NodeView::Page(p) => p.value(i),
+            NodeView::Mem(Node::Leaf { values, .. }) => match values.get(i) {
+                Some(Value::Inline(v)) => Ok(ValueRef::Inline(v)),
+                Some(Value::Overflow { page, len }) => Ok(ValueRef::Overflow {
+                    page: *page,
+                    len: *len,
+                }),
+                None => Err(Error::corrupt(0, "dirty node index out of range")),
+            },
+            NodeView::Mem(_) => Err(Error::corrupt(0, "value asked of a branch")),
+        }
+    }
+
+    pub fn child(&self, i: usize) -> Result<Child> {
+        match self {
+            NodeView::Page(p) => p.child(i).map(Child::Page),
+            NodeView::Mem(Node::Branch { children, .. }) => children
+                .get(i)
+                .copied()
+                .ok_or(Error::corrupt(0, "dirty node index out of range")),
+            NodeView::Mem(_) => Err(Error::corrupt(0, "child asked of a leaf")),
+        }
+    }
+
+    /// Binary search among the keys: `Ok(i)` if key `i` equals `key`, else `Err(i)` with the
+    /// insertion point.
+    pub fn search(&self, key: &[u8]) -> Result<Result<usize, usize>> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.key(mid)?.cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(Ok(mid)),
+            }
+        }
+        Ok(Err(lo))
+    }
+
+    /// For a branch: which child may hold `key` (the last whose lower bound is `<= key`; child
+    /// 0 for anything smaller).
+    pub fn child_index(&self, key: &[u8]) -> Result<usize> {
+        Ok(match self.search(key)? {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        })
+    }
+}
+
+/// Where a tree's nodes come from: a read snapshot (pages only) or a write transaction
+/// (pages plus its dirty nodes and not-yet-written overflow values).
+pub trait TreeSource {
+    fn node(&self, child: Child) -> Result<NodeView<'_>>;
+    /// The bytes of an overflow value.
+    fn overflow(&self, page: PageId, len: u32) -> Result<&[u8]>;
+
+    fn value_bytes<'a>(&'a self, v: ValueRef<'a>) -> Result<&'a [u8]> {
+        match v {
+            ValueRef::Inline(b) => Ok(b),
+            ValueRef::Overflow { page, len } => self.overflow(page, len),
+        }
+    }
+}
+
+/// Point lookup from `root`.
+pub fn get<'a, S: TreeSource>(
+    src: &'a S,
+    root: Option<Child>,
+    key: &[u8],
+) -> Result<Option<&'a [u8]>> {
+    let Some(mut at) = root else { return Ok(None) };
+    // A depth limit turns a cycle in a corrupt file into an error instead of a hang.
+    for _ in 0..64 {
+        let node = src.node(at)?;
+        if node.is_leaf() {
+            return match node.search(key)? {
+                Ok(i) => Ok(Some(src.value_bytes(node.value(i)?)?)),
+                Err(_) => Ok(None),
+            };
+        }
+        at = node.child(node.child_index(key)?)?;
+    }
+    Err(Error::corrupt(0, "tree deeper than 64 levels"))
+}

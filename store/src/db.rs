@@ -1,0 +1,308 @@
+//! The database handle: opening the file (picking the newest valid meta, loading the
+//! freelist), publishing snapshots to readers, the writer's state, and `check`.
+//!
+//! Durability: every commit `pwrite`s its pages and publishes the new roots to readers; only a
+//! `durable` commit also writes the freelist and a meta page, with an `fdatasync` before and
+//! after the meta. Between checkpoints the WAL is what makes writes durable (ARCHITECTURE.md
+//! "Write path"). Pages reachable from either on-disk meta, or from any live snapshot, are never
+//! reused, so a crash at any point reopens at the newest durable meta, and a torn or damaged
+//! newest meta falls back to the older one intact.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use crate::btree::check::{Checker, RawPages, TreeStats};
+use crate::btree::mutator::PageSource;
+use crate::btree::node::Child;
+use crate::btree::page_view::{NodeView, PageView, TreeSource};
+use crate::error::{Error, Result};
+use crate::page_store::file::DbFile;
+use crate::page_store::freelist::Freelist;
+use crate::page_store::mapping::{Mapping, reservation_for};
+use crate::page_store::meta::{Meta, TABLES};
+use crate::page_store::page::{
+    HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, TxId, pages_for, verify,
+};
+use crate::txn::{ReadTxn, WriteTxn};
+
+/// Pending pages past which a lagging reader is worth a warning.
+const PENDING_WARN_PAGES: usize = 1 << 16;
+
+/// One committed state of every table, as readers see it.
+pub struct Snapshot {
+    pub(crate) map: Arc<Mapping>,
+    pub(crate) meta: Meta,
+}
+
+impl Snapshot {
+    pub(crate) fn root(&self, table: usize) -> Option<Child> {
+        match self.meta.roots.get(table) {
+            Some(&r) if r != 0 => Some(Child::Page(r)),
+            _ => None,
+        }
+    }
+}
+
+impl RawPages for Snapshot {
+    fn run(&self, id: PageId, n: u64) -> Result<&[u8]> {
+        self.map.run(id, n, self.meta.hwm)
+    }
+}
+
+impl PageSource for Snapshot {
+    fn page(&self, id: PageId) -> Result<PageView<'_>> {
+        PageView::new(self.run(id, 1)?, id)
+    }
+}
+
+impl TreeSource for Snapshot {
+    fn node(&self, child: Child) -> Result<NodeView<'_>> {
+        match child {
+            Child::Page(id) => Ok(NodeView::Page(self.page(id)?)),
+            Child::Dirty(_) => Err(Error::corrupt(0, "dirty node in a snapshot")),
+        }
+    }
+
+    fn overflow(&self, page: PageId, len: u32) -> Result<&[u8]> {
+        let run = self.run(page, pages_for(len as usize))?;
+        let h = Header::decode(run, page)?;
+        if h.kind != PageKind::Overflow || h.count != len {
+            return Err(Error::corrupt(
+                page,
+                "overflow header disagrees with its leaf entry",
+            ));
+        }
+        run.get(HEADER_LEN..HEADER_LEN + len as usize)
+            .ok_or(Error::corrupt(page, "overflow run too short"))
+    }
+}
+
+/// What only the single writer touches.
+pub(crate) struct WriterState {
+    pub freelist: Freelist,
+    pub hwm: u64,
+    pub txid: TxId,
+    /// What each meta slot holds on disk; `None` if it did not validate at open.
+    pub metas: [Option<Meta>; 2],
+    /// The freelist run the newest on-disk meta points at.
+    pub freelist_run: Option<(PageId, u64)>,
+    pub current: Arc<Snapshot>,
+    pub snapshots: Vec<Weak<Snapshot>>,
+    pub map: Arc<Mapping>,
+    pub poisoned: bool,
+    pub warned_at: TxId,
+}
+
+/// An open store file. `Sync`: share it (e.g. in an `Arc`) between the writer and readers.
+pub struct Db {
+    pub(crate) file: DbFile,
+    current: Mutex<Arc<Snapshot>>,
+    writer: Mutex<WriterState>,
+}
+
+/// Result of [`Db::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Pages below the high-water mark (the file's used size in pages).
+    pub pages: u64,
+    pub tree: TreeStats,
+    pub free_pages: u64,
+    pub pending_pages: u64,
+}
+
+impl Db {
+    /// Opens (creating if missing) the store file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Db> {
+        let file = DbFile::open(path.as_ref())?;
+        let mut len = file.file_len()?;
+        if len == 0 {
+            let m = Meta::empty();
+            file.write_pages(0, &m.encode(0))?;
+            file.write_pages(1, &m.encode(1))?;
+            file.sync()?;
+            len = 2 * PAGE_SIZE as u64;
+        }
+        let file_pages = len / PAGE_SIZE as u64;
+        let m0 = Meta::decode(&file.read_page(0)?, 0, file_pages);
+        let m1 = Meta::decode(&file.read_page(1)?, 1, file_pages);
+        let meta = match (m0, m1) {
+            (Ok(a), Ok(b)) => {
+                if b.txid > a.txid {
+                    b
+                } else {
+                    a
+                }
+            }
+            (Ok(a), Err(_)) => a,
+            (Err(_), Ok(b)) => b,
+            (Err(e0), Err(e1)) => {
+                return Err(Error::NoValidMeta {
+                    path: file.path.clone(),
+                    meta0: e0.to_string(),
+                    meta1: e1.to_string(),
+                });
+            }
+        };
+        let metas = [m0.ok(), m1.ok()];
+        let map = Mapping::new(&file.file, reservation_for(meta.hwm.max(file_pages))).map_err(
+            |source| Error::Io {
+                path: file.path.clone(),
+                source,
+            },
+        )?;
+        let map = Arc::new(map);
+        let (mut freelist, freelist_run) = if meta.freelist == 0 {
+            (Freelist::default(), None)
+        } else {
+            let id = meta.freelist;
+            let first = map.run(id, 1, meta.hwm)?;
+            let n = u64::from(Header::decode(first, id)?.extra) + 1;
+            let run = map.run(id, n, meta.hwm)?;
+            verify(run, id)?;
+            (Freelist::decode(run, id, meta.hwm)?, Some((id, n)))
+        };
+        // Pages freed after the older meta are still reachable from it: keep them pending.
+        let bound = metas
+            .iter()
+            .flatten()
+            .map(|m| m.txid)
+            .min()
+            .unwrap_or(meta.txid);
+        freelist.release(bound);
+        let snap = Arc::new(Snapshot {
+            map: map.clone(),
+            meta,
+        });
+        Ok(Db {
+            file,
+            current: Mutex::new(snap.clone()),
+            writer: Mutex::new(WriterState {
+                freelist,
+                hwm: meta.hwm,
+                txid: meta.txid,
+                metas,
+                freelist_run,
+                snapshots: vec![Arc::downgrade(&snap)],
+                current: snap,
+                map,
+                poisoned: false,
+                warned_at: 0,
+            }),
+        })
+    }
+
+    /// A read transaction on the latest committed state. It holds no lock while reading and
+    /// is `Send`: hand it to any thread.
+    pub fn begin_read(&self) -> ReadTxn {
+        let snap = match self.current.lock() {
+            Ok(g) => g.clone(),
+            // The guarded value is a plain Arc swap; a panic elsewhere cannot leave it torn.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        ReadTxn::new(snap)
+    }
+
+    /// The write transaction; waits while another one is open.
+    pub fn begin_write(&self) -> Result<WriteTxn<'_>> {
+        let mut state = self.writer.lock().map_err(|_| Error::Poisoned)?;
+        if state.poisoned {
+            return Err(Error::Poisoned);
+        }
+        state.snapshots.retain(|w| w.strong_count() > 0);
+        let oldest_reader = state
+            .snapshots
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|s| s.meta.txid)
+            .min()
+            .unwrap_or(state.txid);
+        let on_disk = state
+            .metas
+            .iter()
+            .flatten()
+            .map(|m| m.txid)
+            .min()
+            .unwrap_or(0);
+        state.freelist.release(oldest_reader.min(on_disk));
+        let pending = state.freelist.pending_count();
+        if pending > PENDING_WARN_PAGES
+            && state.txid >= state.warned_at + 1000
+            && oldest_reader < on_disk
+        {
+            state.warned_at = state.txid;
+            tracing::warn!(
+                pending_pages = pending,
+                oldest_reader_txid = oldest_reader,
+                current_txid = state.txid,
+                "a long-running read transaction keeps freed pages from reuse; the store file grows"
+            );
+        }
+        Ok(WriteTxn::new(self, state))
+    }
+
+    pub(crate) fn publish(&self, state: &mut MutexGuard<'_, WriterState>, snap: Arc<Snapshot>) {
+        state.snapshots.push(Arc::downgrade(&snap));
+        state.current = snap.clone();
+        match self.current.lock() {
+            Ok(mut g) => *g = snap,
+            Err(poisoned) => *poisoned.into_inner() = snap,
+        }
+    }
+
+    /// The txid of the latest commit.
+    pub fn txid(&self) -> TxId {
+        self.begin_read().txid()
+    }
+
+    /// Verifies the latest committed state: every tree (see `btree/check.rs`), and that the
+    /// trees, the freelist, its own pages and the two metas account for every page below the
+    /// high-water mark exactly once.
+    pub fn check(&self) -> Result<CheckReport> {
+        let state = self.writer.lock().map_err(|_| Error::Poisoned)?;
+        let snap = state.current.clone();
+        let mut c = Checker::new(&*snap);
+        for t in 0..TABLES {
+            if let Some(Child::Page(root)) = snap.root(t) {
+                c.tree(root)?;
+            }
+        }
+        let tree = c.stats.clone();
+        let mut owned = std::mem::take(&mut c.seen);
+        let mut claim = |p: PageId, what: &str| -> Result<()> {
+            if p >= snap.meta.hwm {
+                return Err(Error::Check(format!(
+                    "{what} page {p} beyond the high-water mark"
+                )));
+            }
+            if !owned.insert(p) {
+                return Err(Error::Check(format!(
+                    "{what} page {p} is also reachable or listed twice"
+                )));
+            }
+            Ok(())
+        };
+        claim(0, "meta")?;
+        claim(1, "meta")?;
+        if let Some((id, n)) = state.freelist_run {
+            for p in id..id + n {
+                claim(p, "freelist")?;
+            }
+        }
+        for p in state.freelist.all() {
+            claim(p, "free")?;
+        }
+        if owned.len() as u64 != snap.meta.hwm {
+            let leaked = (0..snap.meta.hwm).find(|p| !owned.contains(p)).unwrap_or(0);
+            return Err(Error::Check(format!(
+                "{} pages neither reachable nor free (first: {leaked})",
+                snap.meta.hwm - owned.len() as u64
+            )));
+        }
+        Ok(CheckReport {
+            pages: snap.meta.hwm,
+            tree,
+            free_pages: state.freelist.free_count() as u64,
+            pending_pages: state.freelist.pending_count() as u64,
+        })
+    }
+}

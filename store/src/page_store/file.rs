@@ -1,0 +1,82 @@
+//! The db file as the writer sees it: positioned reads and writes (never through the map, so
+//! a write can't fault and readers' pages are untouched), `fdatasync`, and an exclusive
+//! `flock` so two processes never open the same store.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::page::{PAGE_SIZE, PageId};
+use crate::error::{Error, Result};
+
+pub struct DbFile {
+    pub file: File,
+    pub path: PathBuf,
+}
+
+impl DbFile {
+    pub fn open(path: &Path) -> Result<DbFile> {
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
+        // SAFETY: flock on a valid, owned descriptor; no memory is involved.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(Error::Locked {
+                path: path.to_owned(),
+            });
+        }
+        Ok(DbFile {
+            file,
+            path: path.to_owned(),
+        })
+    }
+
+    fn io(&self, source: std::io::Error) -> Error {
+        Error::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub fn file_len(&self) -> Result<u64> {
+        Ok(self.file.metadata().map_err(|e| self.io(e))?.len())
+    }
+
+    pub fn write_pages(&self, id: PageId, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_all_at(bytes, id * PAGE_SIZE as u64)
+            .map_err(|e| self.io(e))
+    }
+
+    /// Reads one page; a short file yields the bytes that exist.
+    pub fn read_page(&self, id: PageId) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; PAGE_SIZE];
+        let mut got = 0;
+        while got < PAGE_SIZE {
+            let n = self
+                .file
+                .read_at(&mut buf[got..], id * PAGE_SIZE as u64 + got as u64)
+                .map_err(|e| self.io(e))?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        buf.truncate(got);
+        Ok(buf)
+    }
+
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_data().map_err(|e| self.io(e))
+    }
+}

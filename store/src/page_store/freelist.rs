@@ -1,0 +1,198 @@
+//! The freelist: pages no tree references any more. A page freed by transaction T was
+//! reachable from every snapshot older than T, so it stays *pending* until no live reader and
+//! neither on-disk meta can be older than T (the reuse bound the writer computes); only then
+//! does it become *free* for allocation. This is what lets readers run without locks while
+//! the writer recycles pages, and what keeps the older meta a safe fallback after a crash.
+//!
+//! On disk it is one run of pages holding `(page id, freeing txid)` pairs, txid 0 for free.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::page::{
+    FIRST_DATA_PAGE, HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, TxId, pages_for, read_u64,
+    seal,
+};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Freelist {
+    free: BTreeSet<PageId>,
+    pending: BTreeMap<TxId, Vec<PageId>>,
+}
+
+const ENTRY_LEN: usize = 16;
+
+impl Freelist {
+    /// Takes `n` contiguous free pages, lowest first, if there are any.
+    pub fn allocate(&mut self, n: u64) -> Option<PageId> {
+        let start = if n == 1 {
+            *self.free.first()?
+        } else {
+            let mut run_start = 0;
+            let mut run_len = 0;
+            let mut found = None;
+            for &id in &self.free {
+                if run_len > 0 && id == run_start + run_len {
+                    run_len += 1;
+                } else {
+                    run_start = id;
+                    run_len = 1;
+                }
+                if run_len == n {
+                    found = Some(run_start);
+                    break;
+                }
+            }
+            found?
+        };
+        for id in start..start + n {
+            self.free.remove(&id);
+        }
+        Some(start)
+    }
+
+    /// Makes pages immediately reusable: for pages no committed snapshot ever referenced.
+    pub fn free_now(&mut self, start: PageId, n: u64) {
+        self.free.extend(start..start + n);
+    }
+
+    /// Drops free ids at or above `hwm`: pages an aborted transaction grew the file by.
+    pub fn forget_from(&mut self, hwm: PageId) {
+        self.free.split_off(&hwm);
+    }
+
+    /// Records pages freed by the commit of `txid`.
+    pub fn add_pending(&mut self, txid: TxId, ids: Vec<PageId>) {
+        if !ids.is_empty() {
+            self.pending.entry(txid).or_default().extend(ids);
+        }
+    }
+
+    /// Moves every page freed by a transaction `<= bound` from pending to free.
+    pub fn release(&mut self, bound: TxId) {
+        let later = self.pending.split_off(&(bound + 1));
+        for ids in std::mem::replace(&mut self.pending, later).into_values() {
+            self.free.extend(ids);
+        }
+    }
+
+    pub fn free_count(&self) -> usize {
+        self.free.len()
+    }
+
+    pub fn pending_count(&self) -> usize {
+        self.pending.values().map(Vec::len).sum()
+    }
+
+    /// Every page the freelist holds, free or pending.
+    pub fn all(&self) -> impl Iterator<Item = PageId> + '_ {
+        self.free
+            .iter()
+            .copied()
+            .chain(self.pending.values().flatten().copied())
+    }
+
+    /// Pages needed to encode this freelist (an upper bound stays valid after allocating, as
+    /// allocation only removes entries).
+    pub fn encoded_pages(&self) -> u64 {
+        pages_for((self.free.len() + self.pending_count()) * ENTRY_LEN)
+    }
+
+    /// Encodes into a run starting at page `id` of exactly `pages` pages.
+    pub fn encode(&self, id: PageId, pages: u64) -> Vec<u8> {
+        let mut buf = vec![0u8; pages as usize * PAGE_SIZE];
+        let entries: Vec<(PageId, TxId)> = self
+            .free
+            .iter()
+            .map(|p| (*p, 0))
+            .chain(
+                self.pending
+                    .iter()
+                    .flat_map(|(tx, ids)| ids.iter().map(move |p| (*p, *tx))),
+            )
+            .collect();
+        Header {
+            kind: PageKind::Freelist,
+            id,
+            count: entries.len() as u32,
+            extra: (pages - 1) as u32,
+        }
+        .encode(&mut buf);
+        for (i, (p, tx)) in entries.iter().enumerate() {
+            let at = HEADER_LEN + i * ENTRY_LEN;
+            buf[at..at + 8].copy_from_slice(&p.to_le_bytes());
+            buf[at + 8..at + 16].copy_from_slice(&tx.to_le_bytes());
+        }
+        seal(&mut buf);
+        buf
+    }
+
+    /// Decodes a freelist run (already checksum-verified by the caller), rejecting ids outside
+    /// `[FIRST_DATA_PAGE, hwm)`, duplicates, and ids inside the run itself.
+    pub fn decode(run: &[u8], id: PageId, hwm: u64) -> Result<Freelist> {
+        let h = Header::decode(run, id)?;
+        if h.kind != PageKind::Freelist {
+            return Err(Error::corrupt(id, "expected a freelist page"));
+        }
+        let mut fl = Freelist::default();
+        let run_end = id + 1 + u64::from(h.extra);
+        let mut seen = BTreeSet::new();
+        for i in 0..h.count as usize {
+            let at = HEADER_LEN + i * ENTRY_LEN;
+            let (Some(p), Some(tx)) = (read_u64(run, at), read_u64(run, at + 8)) else {
+                return Err(Error::corrupt(id, "freelist entries run past the page"));
+            };
+            if !(FIRST_DATA_PAGE..hwm).contains(&p) || (id..run_end).contains(&p) {
+                return Err(Error::corrupt(id, "freelist names an impossible page"));
+            }
+            if !seen.insert(p) {
+                return Err(Error::corrupt(id, "freelist names a page twice"));
+            }
+            if tx == 0 {
+                fl.free.insert(p);
+            } else {
+                fl.pending.entry(tx).or_default().push(p);
+            }
+        }
+        Ok(fl)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_pages_wait_for_the_bound() {
+        let mut fl = Freelist::default();
+        fl.add_pending(5, vec![10, 11]);
+        fl.add_pending(7, vec![12]);
+        assert_eq!(fl.allocate(1), None);
+        fl.release(6);
+        assert_eq!(fl.allocate(2), Some(10));
+        assert_eq!(fl.allocate(1), None);
+        fl.release(7);
+        assert_eq!(fl.allocate(1), Some(12));
+    }
+
+    #[test]
+    fn contiguous_runs() {
+        let mut fl = Freelist::default();
+        fl.free_now(3, 1);
+        fl.free_now(5, 3);
+        assert_eq!(fl.allocate(3), Some(5));
+        assert_eq!(fl.allocate(2), None);
+        assert_eq!(fl.allocate(1), Some(3));
+    }
+
+    #[test]
+    fn encode_decode() {
+        let mut fl = Freelist::default();
+        fl.free_now(3, 2);
+        fl.add_pending(9, vec![8]);
+        let pages = fl.encoded_pages();
+        let buf = fl.encode(20, pages);
+        assert_eq!(Freelist::decode(&buf, 20, 30).unwrap(), fl);
+        assert!(Freelist::decode(&buf, 20, 8).is_err());
+    }
+}

@@ -1,0 +1,342 @@
+//! Read and write transactions. A [`ReadTxn`] is an `Arc` of a published snapshot: it reads
+//! pages straight from the map with no lock, on any thread. A [`WriteTxn`] holds the writer
+//! lock, edits copy-on-write nodes in memory, and on `commit` writes them to fresh pages and
+//! publishes the new roots; dropping it uncommitted aborts, returning every page it took.
+
+use std::collections::HashMap;
+use std::sync::{Arc, MutexGuard};
+
+use crate::btree::cursor::Cursor;
+use crate::btree::mutator::Dirty;
+use crate::btree::node::{Child, MAX_INLINE_VALUE, MAX_KEY_LEN, MAX_VALUE_LEN, Value};
+use crate::btree::page_view::{self, NodeView, TreeSource};
+use crate::db::{Db, Snapshot, WriterState};
+use crate::error::{Error, Result};
+use crate::page_store::mapping::{Mapping, reservation_for};
+use crate::page_store::meta::{Meta, TABLES};
+use crate::page_store::page::{
+    HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, TxId, pages_for, seal,
+};
+
+/// One of the file's independent trees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Table(u8);
+
+impl Table {
+    /// The table most callers use.
+    pub const DEFAULT: Table = Table(0);
+    pub const COUNT: usize = TABLES;
+
+    pub const fn new(index: u8) -> Option<Table> {
+        if (index as usize) < TABLES {
+            Some(Table(index))
+        } else {
+            None
+        }
+    }
+
+    fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// A consistent read-only view of the latest commit at `begin_read`.
+pub struct ReadTxn {
+    snap: Arc<Snapshot>,
+}
+
+/// A forward range over a read transaction.
+pub type ReadCursor<'a> = Cursor<'a, Snapshot>;
+
+impl ReadTxn {
+    pub(crate) fn new(snap: Arc<Snapshot>) -> ReadTxn {
+        ReadTxn { snap }
+    }
+
+    /// The commit this transaction sees.
+    pub fn txid(&self) -> TxId {
+        self.snap.meta.txid
+    }
+
+    /// The value of `key`, borrowed from the map (no copy).
+    pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<&[u8]>> {
+        page_view::get(&*self.snap, self.snap.root(table.index()), key)
+    }
+
+    /// Keys in `[start, end)` (`end` `None`: to the last key), in order, streamed.
+    pub fn range(&self, table: Table, start: &[u8], end: Option<&[u8]>) -> Result<ReadCursor<'_>> {
+        Cursor::new(&*self.snap, self.snap.root(table.index()), start, end)
+    }
+}
+
+/// The single write transaction.
+pub struct WriteTxn<'db> {
+    db: &'db Db,
+    state: MutexGuard<'db, WriterState>,
+    snap: Arc<Snapshot>,
+    roots: [Option<Child>; TABLES],
+    dirty: Dirty,
+    /// Overflow runs allocated by this transaction, written at commit.
+    overflow: HashMap<PageId, Vec<u8>>,
+    /// Committed overflow runs this transaction replaced.
+    freed_overflow: Vec<PageId>,
+    /// Runs taken from the freelist or the file end, returned on abort.
+    allocated: Vec<(PageId, u64)>,
+    begin_hwm: u64,
+    done: bool,
+}
+
+/// A forward range over a write transaction, seeing its own uncommitted changes.
+pub type WriteCursor<'a, 'db> = Cursor<'a, WriteTxn<'db>>;
+
+impl TreeSource for WriteTxn<'_> {
+    fn node(&self, child: Child) -> Result<NodeView<'_>> {
+        match child {
+            Child::Page(_) => self.snap.node(child),
+            Child::Dirty(i) => self
+                .dirty
+                .nodes
+                .get(i)
+                .map(NodeView::Mem)
+                .ok_or(Error::corrupt(0, "dirty node index out of range")),
+        }
+    }
+
+    fn overflow(&self, page: PageId, len: u32) -> Result<&[u8]> {
+        match self.overflow.get(&page) {
+            Some(buf) => buf
+                .get(HEADER_LEN..HEADER_LEN + len as usize)
+                .ok_or(Error::corrupt(page, "overflow run too short")),
+            None => self.snap.overflow(page, len),
+        }
+    }
+}
+
+impl<'db> WriteTxn<'db> {
+    pub(crate) fn new(db: &'db Db, state: MutexGuard<'db, WriterState>) -> WriteTxn<'db> {
+        let snap = state.current.clone();
+        let roots = std::array::from_fn(|t| snap.root(t));
+        WriteTxn {
+            db,
+            begin_hwm: state.hwm,
+            state,
+            snap,
+            roots,
+            dirty: Dirty::default(),
+            overflow: HashMap::new(),
+            freed_overflow: Vec::new(),
+            allocated: Vec::new(),
+            done: false,
+        }
+    }
+
+    pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<&[u8]>> {
+        page_view::get(self, self.roots[table.index()], key)
+    }
+
+    pub fn range(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: Option<&[u8]>,
+    ) -> Result<WriteCursor<'_, 'db>> {
+        Cursor::new(self, self.roots[table.index()], start, end)
+    }
+
+    fn allocate(&mut self, n: u64) -> PageId {
+        let state = &mut *self.state;
+        let id = state.freelist.allocate(n).unwrap_or_else(|| {
+            let id = state.hwm;
+            state.hwm += n;
+            id
+        });
+        self.allocated.push((id, n));
+        id
+    }
+
+    fn free_value(&mut self, v: Value) {
+        if let Value::Overflow { page, len } = v {
+            let n = pages_for(len as usize);
+            if self.overflow.remove(&page).is_some() {
+                // Never committed: no reader can have seen it.
+                self.state.freelist.free_now(page, n);
+            } else {
+                self.freed_overflow.extend(page..page + n);
+            }
+        }
+    }
+
+    /// Inserts or replaces `key`. After an error the transaction must be dropped.
+    pub fn insert(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        if key.len() > MAX_KEY_LEN {
+            return Err(Error::KeyTooLarge {
+                len: key.len(),
+                max: MAX_KEY_LEN,
+            });
+        }
+        if value.len() > MAX_VALUE_LEN {
+            return Err(Error::ValueTooLarge {
+                len: value.len(),
+                max: MAX_VALUE_LEN,
+            });
+        }
+        let stored = if value.len() > MAX_INLINE_VALUE {
+            let n = pages_for(value.len());
+            let id = self.allocate(n);
+            let mut buf = vec![0u8; n as usize * PAGE_SIZE];
+            Header {
+                kind: PageKind::Overflow,
+                id,
+                count: value.len() as u32,
+                extra: (n - 1) as u32,
+            }
+            .encode(&mut buf);
+            buf[HEADER_LEN..HEADER_LEN + value.len()].copy_from_slice(value);
+            seal(&mut buf);
+            self.overflow.insert(id, buf);
+            Value::Overflow {
+                page: id,
+                len: value.len() as u32,
+            }
+        } else {
+            Value::Inline(value.to_vec())
+        };
+        let old = self
+            .dirty
+            .insert(&*self.snap, &mut self.roots[table.index()], key, stored)?;
+        if let Some(old) = old {
+            self.free_value(old);
+        }
+        Ok(())
+    }
+
+    /// Removes `key`; false if it was absent (then nothing is copied).
+    pub fn remove(&mut self, table: Table, key: &[u8]) -> Result<bool> {
+        if self.get(table, key)?.is_none() {
+            return Ok(false);
+        }
+        let old = self
+            .dirty
+            .remove(&*self.snap, &mut self.roots[table.index()], key)?;
+        let found = old.is_some();
+        if let Some(old) = old {
+            self.free_value(old);
+        }
+        Ok(found)
+    }
+
+    /// Writes the transaction's pages and publishes it to new readers. `durable` also writes
+    /// the freelist and a meta page and fsyncs (a checkpoint). Returns the commit's txid.
+    pub fn commit(mut self, durable: bool) -> Result<TxId> {
+        let txid = self.state.txid + 1;
+        let mut roots = self.snap.meta.roots;
+        let mut out: Vec<(PageId, Vec<u8>)> = Vec::new();
+        for (t, root) in roots.iter_mut().enumerate() {
+            *root = match self.roots[t] {
+                None => 0,
+                Some(Child::Page(id)) => id,
+                Some(Child::Dirty(i)) => {
+                    let state = &mut *self.state;
+                    let allocated = &mut self.allocated;
+                    let mut alloc = || {
+                        let id = state.freelist.allocate(1).unwrap_or_else(|| {
+                            state.hwm += 1;
+                            state.hwm - 1
+                        });
+                        allocated.push((id, 1));
+                        id
+                    };
+                    self.dirty.write_out(i, &mut alloc, &mut out)
+                }
+            };
+        }
+        let changed = !out.is_empty() || !self.overflow.is_empty() || roots != self.snap.meta.roots;
+        if !changed && !durable {
+            self.done = true;
+            return Ok(self.state.txid);
+        }
+        for (id, buf) in out.iter().map(|(k, v)| (k, v)).chain(self.overflow.iter()) {
+            self.db.file.write_pages(*id, buf)?;
+        }
+        let mut freed = std::mem::take(&mut self.dirty.freed);
+        freed.append(&mut self.freed_overflow);
+        let mut meta = Meta {
+            txid,
+            hwm: self.state.hwm,
+            freelist: self.snap.meta.freelist,
+            roots,
+        };
+        if durable {
+            self.state.poisoned = true;
+            if let Some((id, n)) = self.state.freelist_run {
+                freed.extend(id..id + n);
+            }
+            self.state
+                .freelist
+                .add_pending(txid, std::mem::take(&mut freed));
+            let n = self.state.freelist.encoded_pages();
+            let id = self.allocate(n);
+            let buf = self.state.freelist.encode(id, n);
+            self.db.file.write_pages(id, &buf)?;
+            meta.freelist = id;
+            meta.hwm = self.state.hwm;
+            self.ensure_mapping(meta.hwm)?;
+            self.db.file.sync()?;
+            let slot = match self.state.metas {
+                [None, _] => 0,
+                [_, None] => 1,
+                [Some(a), Some(b)] => usize::from(a.txid > b.txid),
+            };
+            self.db
+                .file
+                .write_pages(slot as PageId, &meta.encode(slot as PageId))?;
+            self.db.file.sync()?;
+            self.state.metas[slot] = Some(meta);
+            self.state.freelist_run = Some((id, n));
+            self.state.poisoned = false;
+        } else {
+            self.ensure_mapping(meta.hwm)?;
+            self.state.freelist.add_pending(txid, freed);
+        }
+        let snap = Arc::new(Snapshot {
+            map: self.state.map.clone(),
+            meta,
+        });
+        self.state.txid = txid;
+        self.db.publish(&mut self.state, snap);
+        self.allocated.clear();
+        self.done = true;
+        Ok(txid)
+    }
+
+    /// Remaps when the file has outgrown the reservation; the old map lives on in the
+    /// snapshots that hold it.
+    fn ensure_mapping(&mut self, hwm: u64) -> Result<()> {
+        if hwm > self.state.map.pages() {
+            let map = Mapping::new(&self.db.file.file, reservation_for(hwm)).map_err(|source| {
+                Error::Io {
+                    path: self.db.file.path.clone(),
+                    source,
+                }
+            })?;
+            self.state.map = Arc::new(map);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WriteTxn<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Abort: everything this transaction took goes back; nothing it freed was published.
+        let begin_hwm = self.begin_hwm;
+        let state = &mut *self.state;
+        for (id, n) in self.allocated.drain(..) {
+            state.freelist.free_now(id, n);
+        }
+        state.freelist.forget_from(begin_hwm);
+        state.hwm = begin_hwm;
+    }
+}

@@ -1,0 +1,370 @@
+//! The B+tree against a `BTreeMap` model: random inserts, removes, ranges, commits (durable or
+//! not), aborts and reopens; snapshot isolation across threads; and damaged files (cut short,
+//! bytes flipped) that must reopen to an older consistent state or fail cleanly, never panic.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+
+use proptest::prelude::*;
+use ringkv_store::{Db, PAGE_SIZE, Table};
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+const T: Table = Table::DEFAULT;
+
+fn value(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| seed.wrapping_add(i as u8)).collect()
+}
+
+fn scan(db: &Db) -> Model {
+    let r = db.begin_read();
+    r.range(T, b"", None)
+        .unwrap()
+        .map(|kv| {
+            let (k, v) = kv.unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
+}
+
+#[test]
+fn many_keys_split_merge_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut model = Model::new();
+    {
+        let db = Db::open(&path).unwrap();
+        let mut w = db.begin_write().unwrap();
+        for i in 0..20_000u32 {
+            let k = format!("key/{:08}", i.wrapping_mul(2_654_435_761) % 100_000).into_bytes();
+            let v = value((i % 300) as usize, i as u8);
+            w.insert(T, &k, &v).unwrap();
+            model.insert(k, v);
+        }
+        w.commit(true).unwrap();
+        assert_eq!(scan(&db), model);
+        let mut w = db.begin_write().unwrap();
+        let keys: Vec<_> = model.keys().cloned().collect();
+        for k in keys.iter().step_by(3).chain(keys.iter().skip(1).step_by(3)) {
+            assert!(w.remove(T, k).unwrap());
+            model.remove(k);
+        }
+        assert!(!w.remove(T, b"absent").unwrap());
+        w.commit(true).unwrap();
+        let report = db.check().unwrap();
+        assert_eq!(report.tree.keys, model.len() as u64);
+    }
+    let db = Db::open(&path).unwrap();
+    db.check().unwrap();
+    assert_eq!(scan(&db), model);
+    let r = db.begin_read();
+    let (lo, hi) = (b"key/00010000".as_slice(), b"key/00020000".as_slice());
+    let got: Vec<_> = r
+        .range(T, lo, Some(hi))
+        .unwrap()
+        .map(|kv| kv.unwrap().0.to_vec())
+        .collect();
+    let want: Vec<_> = model
+        .range::<[u8], _>((Bound::Included(lo), Bound::Excluded(hi)))
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn overflow_values_up_to_several_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = Db::open(&path).unwrap();
+    let big = value(3 << 20, 7);
+    let mut w = db.begin_write().unwrap();
+    w.insert(T, b"big", &big).unwrap();
+    w.insert(T, b"small", b"x").unwrap();
+    assert_eq!(w.get(T, b"big").unwrap(), Some(big.as_slice()));
+    w.commit(true).unwrap();
+    assert_eq!(
+        db.begin_read().get(T, b"big").unwrap(),
+        Some(big.as_slice())
+    );
+    let mut w = db.begin_write().unwrap();
+    w.insert(T, b"big", b"now small").unwrap();
+    w.commit(true).unwrap();
+    db.check().unwrap();
+    drop(db);
+    let db = Db::open(&path).unwrap();
+    assert_eq!(
+        db.begin_read().get(T, b"big").unwrap(),
+        Some(b"now small".as_slice())
+    );
+    db.check().unwrap();
+}
+
+#[test]
+fn readers_keep_their_snapshot_across_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = std::sync::Arc::new(Db::open(dir.path().join("db")).unwrap());
+    let mut w = db.begin_write().unwrap();
+    for i in 0..1000u32 {
+        w.insert(T, &i.to_be_bytes(), b"old").unwrap();
+    }
+    w.commit(false).unwrap();
+    let before = db.begin_read();
+    let reader = std::thread::spawn(move || {
+        for _ in 0..50 {
+            let all: Vec<_> = before
+                .range(T, b"", None)
+                .unwrap()
+                .map(|kv| kv.unwrap().1.to_vec())
+                .collect();
+            assert_eq!(all.len(), 1000);
+            assert!(all.iter().all(|v| v == b"old"));
+            std::thread::yield_now();
+        }
+    });
+    for round in 0..50u32 {
+        let mut w = db.begin_write().unwrap();
+        for i in 0..1000u32 {
+            w.insert(T, &i.to_be_bytes(), format!("new{round}").as_bytes())
+                .unwrap();
+        }
+        w.commit(round % 10 == 0).unwrap();
+    }
+    reader.join().unwrap();
+    db.check().unwrap();
+    assert_eq!(
+        db.begin_read().get(T, &5u32.to_be_bytes()).unwrap(),
+        Some(b"new49".as_slice())
+    );
+}
+
+#[test]
+fn a_second_open_of_the_same_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _db = Db::open(dir.path().join("db")).unwrap();
+    assert!(matches!(
+        Db::open(dir.path().join("db")),
+        Err(ringkv_store::Error::Locked { .. })
+    ));
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(Vec<u8>, usize, u8),
+    Remove(Vec<u8>),
+    Range(Vec<u8>, Option<Vec<u8>>),
+    Commit(bool),
+    Abort,
+    Reopen,
+}
+
+fn key() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        8 => (0u16..400).prop_map(|i| format!("k{i:03}").into_bytes()),
+        1 => proptest::collection::vec(any::<u8>(), 0..300),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => (key(), prop_oneof![6 => 0usize..64, 2 => 0usize..1500, 1 => 0usize..20_000], any::<u8>())
+            .prop_map(|(k, n, s)| Op::Insert(k, n, s)),
+        4 => key().prop_map(Op::Remove),
+        1 => (key(), proptest::option::of(key())).prop_map(|(a, b)| Op::Range(a, b)),
+        2 => any::<bool>().prop_map(Op::Commit),
+        1 => Just(Op::Abort),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+enum End {
+    Commit(bool),
+    Abort,
+    Reopen,
+}
+
+fn run_ops(path: &Path, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut db = Some(Db::open(path).unwrap());
+    let (mut durable, mut committed) = (Model::new(), Model::new());
+    let mut pending = committed.clone();
+    let mut ops = ops.into_iter().peekable();
+    while ops.peek().is_some() {
+        let end = {
+            let handle = db.as_ref().unwrap();
+            let mut w = Some(handle.begin_write().unwrap());
+            let mut end = End::Commit(false);
+            for op in ops.by_ref() {
+                let Some(txn) = w.as_mut() else { break };
+                match op {
+                    Op::Insert(k, n, s) => {
+                        let v = value(n, s);
+                        txn.insert(T, &k, &v).unwrap();
+                        pending.insert(k, v);
+                    }
+                    Op::Remove(k) => {
+                        prop_assert_eq!(txn.remove(T, &k).unwrap(), pending.remove(&k).is_some());
+                    }
+                    Op::Range(a, b) => {
+                        let got: Vec<_> = txn
+                            .range(T, &a, b.as_deref())
+                            .unwrap()
+                            .map(|kv| kv.unwrap())
+                            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                            .collect();
+                        let want: Vec<_> = if b.as_ref().is_some_and(|b| b < &a) {
+                            Vec::new()
+                        } else {
+                            pending
+                                .range::<[u8], _>((
+                                    Bound::Included(a.as_slice()),
+                                    b.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                                ))
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect()
+                        };
+                        prop_assert_eq!(got, want);
+                    }
+                    Op::Commit(d) => {
+                        end = End::Commit(d);
+                        break;
+                    }
+                    Op::Abort => {
+                        end = End::Abort;
+                        break;
+                    }
+                    Op::Reopen => {
+                        end = End::Reopen;
+                        break;
+                    }
+                }
+            }
+            if let (End::Commit(d), Some(txn)) = (&end, w.take()) {
+                txn.commit(*d).unwrap();
+            }
+            end
+        };
+        match end {
+            End::Commit(d) => {
+                committed = pending.clone();
+                if d {
+                    durable = committed.clone();
+                }
+            }
+            End::Abort => pending = committed.clone(),
+            End::Reopen => {
+                drop(db.take());
+                db = Some(Db::open(path).unwrap());
+                committed = durable.clone();
+                pending = committed.clone();
+            }
+        }
+        let handle = db.as_ref().unwrap();
+        handle.check().unwrap();
+        prop_assert_eq!(scan(handle), committed.clone());
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn matches_a_btreemap(ops in proptest::collection::vec(op(), 1..400)) {
+        let dir = tempfile::tempdir().unwrap();
+        run_ops(&dir.path().join("db"), ops)?;
+    }
+
+    #[test]
+    fn damaged_files_reopen_consistent_or_fail_cleanly(
+        seed in any::<u64>(),
+        cut in proptest::option::of(any::<u64>()),
+        flips in proptest::collection::vec((any::<u64>(), any::<u16>(), 1u8..=255), 0..4),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut states = vec![Model::new()];
+        {
+            let db = Db::open(&path).unwrap();
+            let mut model = Model::new();
+            let mut x = seed;
+            for round in 0..6 {
+                let mut w = db.begin_write().unwrap();
+                for _ in 0..150 {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let k = format!("k{}", (x >> 33) % 500).into_bytes();
+                    if (x >> 20) % 4 == 0 {
+                        w.remove(T, &k).unwrap();
+                        model.remove(&k);
+                    } else {
+                        let v = value(((x >> 40) % if round == 3 { 9000 } else { 200 }) as usize, x as u8);
+                        w.insert(T, &k, &v).unwrap();
+                        model.insert(k, v);
+                    }
+                }
+                let durable = round % 2 == 1;
+                w.commit(durable).unwrap();
+                if durable {
+                    states.push(model.clone());
+                }
+            }
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Some(c) = cut {
+            bytes.truncate((c % (bytes.len() as u64 + 1)) as usize);
+        }
+        let pages = bytes.len() / PAGE_SIZE;
+        for (p, off, mask) in flips {
+            if pages > 0 {
+                let at = (p % pages as u64) as usize * PAGE_SIZE + usize::from(off) % PAGE_SIZE;
+                bytes[at] ^= mask;
+            }
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let Ok(db) = Db::open(&path) else { return Ok(()) };
+        if db.check().is_err() {
+            return Ok(());
+        }
+        let r = db.begin_read();
+        let mut got = Model::new();
+        for kv in r.range(T, b"", None).unwrap() {
+            let Ok((k, v)) = kv else { return Ok(()) };
+            got.insert(k.to_vec(), v.to_vec());
+        }
+        prop_assert!(states.contains(&got), "reopened into a state that was never durable");
+    }
+}
+
+#[test]
+fn a_torn_newest_meta_falls_back_to_the_older_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut first = Model::new();
+    {
+        let db = Db::open(&path).unwrap();
+        let mut w = db.begin_write().unwrap();
+        for i in 0..500u32 {
+            w.insert(T, &i.to_be_bytes(), b"first").unwrap();
+            first.insert(i.to_be_bytes().to_vec(), b"first".to_vec());
+        }
+        w.commit(true).unwrap();
+        let mut w = db.begin_write().unwrap();
+        for i in 0..500u32 {
+            w.insert(T, &i.to_be_bytes(), b"second").unwrap();
+        }
+        w.commit(true).unwrap();
+        // Non-durable work after the checkpoint may reuse pages, but never the older meta's.
+        for _ in 0..20 {
+            let mut w = db.begin_write().unwrap();
+            for i in 0..500u32 {
+                w.insert(T, &i.to_be_bytes(), b"third").unwrap();
+            }
+            w.commit(false).unwrap();
+        }
+    }
+    // The second checkpoint went to meta slot 1: tear it.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[PAGE_SIZE + 100] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let db = Db::open(&path).unwrap();
+    db.check().unwrap();
+    assert_eq!(scan(&db), first);
+}
