@@ -6,5 +6,6 @@
 //! key appears here, and handlers are plain functions the server plugs in. Every decoder
 //! of outside bytes in this crate returns an error on bad input and never panics.
 
+pub mod frame;
 pub mod http1;
 pub mod sniff;
