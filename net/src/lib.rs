@@ -7,5 +7,6 @@
 //! of outside bytes in this crate returns an error on bad input and never panics.
 
 pub mod frame;
+pub mod hpack;
 pub mod http1;
 pub mod sniff;
