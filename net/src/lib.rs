@@ -6,6 +6,7 @@
 //! key appears here, and handlers are plain functions the server plugs in. Every decoder
 //! of outside bytes in this crate returns an error on bad input and never panics.
 
+pub mod codec;
 pub mod frame;
 pub mod hpack;
 pub mod http1;
