@@ -63,7 +63,7 @@ impl Decoder {
     pub fn decode(&mut self, block: &Bytes) -> Result<Vec<Header>, HpackError> {
         let src: &[u8] = block;
         let mut pos = 0;
-        let mut headers = Vec::new();
+        let mut headers = Vec::with_capacity(12);
         let mut list_size = 0usize;
         let mut too_large = false;
         let mut seen_field = false;

@@ -200,9 +200,7 @@ impl Encoder {
         };
         if use_huffman {
             integer::encode(coded_len, 7, 0x80, dst);
-            let mut coded = Vec::with_capacity(coded_len);
-            huffman::encode(s, &mut coded);
-            dst.extend_from_slice(&coded);
+            huffman::encode(s, dst);
         } else {
             integer::encode(s.len(), 7, 0x00, dst);
             dst.extend_from_slice(s);

@@ -3,6 +3,8 @@
 //! first), which the decoder exploits: it needs only, per length, the first code and where
 //! that length's symbols start, computed at compile time from the table below.
 
+use bytes::BufMut;
+
 use super::HpackError;
 
 /// (code, bit length) for symbols 0..=255 and EOS (256), in symbol order, as in Appendix B.
@@ -322,8 +324,7 @@ pub fn encoded_len(src: &[u8]) -> usize {
 }
 
 /// Appends the Huffman encoding of `src` to `dst`, padded with the EOS prefix (§5.2).
-pub fn encode(src: &[u8], dst: &mut Vec<u8>) {
-    dst.reserve(encoded_len(src));
+pub fn encode(src: &[u8], dst: &mut impl BufMut) {
     // At most 7 pending bits plus one 30-bit code: fits in 64.
     let mut acc: u64 = 0;
     let mut bits: u32 = 0;
@@ -333,12 +334,12 @@ pub fn encode(src: &[u8], dst: &mut Vec<u8>) {
         bits += u32::from(len);
         while bits >= 8 {
             bits -= 8;
-            dst.push((acc >> bits) as u8);
+            dst.put_u8((acc >> bits) as u8);
         }
     }
     if bits > 0 {
         let pad = 8 - bits;
-        dst.push(((acc << pad) | ((1 << pad) - 1)) as u8);
+        dst.put_u8(((acc << pad) | ((1 << pad) - 1)) as u8);
     }
 }
 

@@ -86,19 +86,73 @@ pub fn entry_size(name: &[u8], value: &[u8]) -> usize {
 /// Looks a name up in the static table: the index of a full (name, value) match if there
 /// is one, else of the first entry with the name.
 pub fn find_static(name: &[u8], value: &[u8]) -> Option<(usize, bool)> {
-    let mut name_only = None;
-    for (i, (n, v)) in STATIC_TABLE.iter().enumerate() {
-        if n.as_bytes() == name {
-            if v.as_bytes() == value {
-                return Some((i + 1, true));
-            }
-            name_only.get_or_insert(i + 1);
-        } else if name_only.is_some() {
-            // Entries with one name are adjacent in Appendix A.
-            break;
+    let (first, count) = static_name(name)?;
+    for index in first..first + count {
+        if STATIC_TABLE[index - 1].1.as_bytes() == value {
+            return Some((index, true));
         }
     }
-    name_only.map(|i| (i, false))
+    Some((first, false))
+}
+
+/// First index and number of entries for a name in Appendix A (entries with one name are
+/// adjacent). A `match` rather than a scan: this runs for every header we send.
+fn static_name(name: &[u8]) -> Option<(usize, usize)> {
+    Some(match name {
+        b":authority" => (1, 1),
+        b":method" => (2, 2),
+        b":path" => (4, 2),
+        b":scheme" => (6, 2),
+        b":status" => (8, 7),
+        b"accept-charset" => (15, 1),
+        b"accept-encoding" => (16, 1),
+        b"accept-language" => (17, 1),
+        b"accept-ranges" => (18, 1),
+        b"accept" => (19, 1),
+        b"access-control-allow-origin" => (20, 1),
+        b"age" => (21, 1),
+        b"allow" => (22, 1),
+        b"authorization" => (23, 1),
+        b"cache-control" => (24, 1),
+        b"content-disposition" => (25, 1),
+        b"content-encoding" => (26, 1),
+        b"content-language" => (27, 1),
+        b"content-length" => (28, 1),
+        b"content-location" => (29, 1),
+        b"content-range" => (30, 1),
+        b"content-type" => (31, 1),
+        b"cookie" => (32, 1),
+        b"date" => (33, 1),
+        b"etag" => (34, 1),
+        b"expect" => (35, 1),
+        b"expires" => (36, 1),
+        b"from" => (37, 1),
+        b"host" => (38, 1),
+        b"if-match" => (39, 1),
+        b"if-modified-since" => (40, 1),
+        b"if-none-match" => (41, 1),
+        b"if-range" => (42, 1),
+        b"if-unmodified-since" => (43, 1),
+        b"last-modified" => (44, 1),
+        b"link" => (45, 1),
+        b"location" => (46, 1),
+        b"max-forwards" => (47, 1),
+        b"proxy-authenticate" => (48, 1),
+        b"proxy-authorization" => (49, 1),
+        b"range" => (50, 1),
+        b"referer" => (51, 1),
+        b"refresh" => (52, 1),
+        b"retry-after" => (53, 1),
+        b"server" => (54, 1),
+        b"set-cookie" => (55, 1),
+        b"strict-transport-security" => (56, 1),
+        b"transfer-encoding" => (57, 1),
+        b"user-agent" => (58, 1),
+        b"vary" => (59, 1),
+        b"via" => (60, 1),
+        b"www-authenticate" => (61, 1),
+        _ => return None,
+    })
 }
 
 /// The dynamic table. Newest entry first: index 62 (`STATIC_TABLE.len() + 1`) is the
@@ -212,6 +266,18 @@ mod tests {
         assert_eq!(find_static(b":method", b"POST"), Some((3, true)));
         assert_eq!(find_static(b"authorization", b"x"), Some((23, false)));
         assert_eq!(find_static(b"grpc-status", b"0"), None);
+    }
+
+    #[test]
+    fn static_name_index_agrees_with_the_table() {
+        for (i, (name, value)) in STATIC_TABLE.iter().enumerate() {
+            let (index, full) = find_static(name.as_bytes(), value.as_bytes()).unwrap();
+            assert!(full);
+            assert_eq!(STATIC_TABLE[index - 1], STATIC_TABLE[i]);
+            let (first, _) = find_static(name.as_bytes(), b"\xff").unwrap();
+            assert_eq!(STATIC_TABLE[first - 1].0, *name);
+            assert!(first == 1 || STATIC_TABLE[first - 2].0 != *name);
+        }
     }
 
     #[test]
