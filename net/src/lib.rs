@@ -10,4 +10,5 @@ pub mod codec;
 pub mod frame;
 pub mod hpack;
 pub mod http1;
+pub mod proto;
 pub mod sniff;
