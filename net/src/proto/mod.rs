@@ -5,6 +5,8 @@
 
 mod flow;
 mod stream;
+mod streams;
 
 pub use flow::{DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW, RecvWindow, SendWindow};
-pub use stream::{Disposition, StreamState};
+pub use stream::{CloseCause, Disposition, StreamState};
+pub use streams::{Role, Stream, Streams};
