@@ -3,10 +3,12 @@
 //! windows. Pure state, no I/O: a connection driver feeds it frames from `codec/` and
 //! writes what it decides through the frame writer.
 
+mod flood;
 mod flow;
 mod stream;
 mod streams;
 
+pub use flood::FloodGuard;
 pub use flow::{DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW, RecvWindow, SendWindow};
 pub use stream::{CloseCause, Disposition, StreamState};
 pub use streams::{Role, Stream, Streams};
