@@ -110,7 +110,7 @@ impl Frame {
                 stream_id,
                 payload,
             } => {
-                let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+                let len = payload_len(payload.len());
                 FrameHeader::new(Kind::Unknown(*kind), *flags, *stream_id, len).encode(dst);
                 dst.extend_from_slice(payload);
             }

@@ -64,6 +64,7 @@ impl Settings {
             ));
         }
         let mut settings = Settings::default();
+        // Indexing below cannot fail: `chunks_exact` yields exactly ENTRY_LEN octets.
         for entry in payload.chunks_exact(ENTRY_LEN) {
             let id = u16::from_be_bytes([entry[0], entry[1]]);
             let value = u32::from_be_bytes([entry[2], entry[3], entry[4], entry[5]]);

@@ -399,6 +399,7 @@ fn next_symbol(acc: u64, bits: u32) -> (usize, u32) {
     while len <= MAX_LEN {
         let v = window >> (MAX_LEN - len);
         if v < c.limit[len] && c.limit[len] != 0 {
+            // In bounds: v - first < the number of codes of this length, by construction.
             let index = usize::from(c.offset[len]) + (v - c.first[len]) as usize;
             return (usize::from(c.symbols[index]), len as u32);
         }
