@@ -8,7 +8,9 @@ use ringkv_net::codec::FrameReader;
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks a small max frame size sometimes, to reach the size checks.
-    let Some((&knob, rest)) = data.split_first() else { return };
+    let Some((&knob, rest)) = data.split_first() else {
+        return;
+    };
     let mut reader = FrameReader::new();
     if knob & 1 == 1 {
         reader.set_max_frame_size(1 << 20);

@@ -12,12 +12,16 @@ fuzz_target!(|data: &[u8]| {
     // Several blocks through one decoder: 0xfe separates them, so dynamic-table
     // state carries across blocks as on a real connection.
     for block in data.split(|&b| b == 0xfe) {
-        let Ok(headers) = decoder.decode(&Bytes::copy_from_slice(block)) else { continue };
+        let Ok(headers) = decoder.decode(&Bytes::copy_from_slice(block)) else {
+            continue;
+        };
         assert!(decoder.table().size() <= decoder.table().max_size());
         let mut encoder = Encoder::default();
         let mut out = BytesMut::new();
         encoder.encode(&headers, &mut out);
-        let again = Decoder::new(4096, usize::MAX).decode(&out.freeze()).expect("re-decode");
+        let again = Decoder::new(4096, usize::MAX)
+            .decode(&out.freeze())
+            .expect("re-decode");
         assert_eq!(again.len(), headers.len());
         for (a, b) in again.iter().zip(&headers) {
             assert_eq!((&a.name, &a.value), (&b.name, &b.value));
