@@ -5,7 +5,16 @@
 //! It owns protocol framing only. It never knows etcd: no etcd message, error string or
 //! key appears here, and handlers are plain functions the server plugs in. Every decoder
 //! of outside bytes in this crate returns an error on bad input and never panics.
+//!
+//! Layers, bottom up: `frame` (one file per RFC 9113 frame type), `hpack` (RFC 7541),
+//! `codec` (bytes ↔ frames), `proto` (stream states, flow control, flood limits), `grpc`
+//! (status codes and messages); `http1`
+//! and `sniff` serve the HTTP/1.1 side of the same port.
 
+pub mod codec;
+pub mod frame;
 pub mod grpc;
+pub mod hpack;
 pub mod http1;
+pub mod proto;
 pub mod sniff;
