@@ -280,6 +280,7 @@ impl<'db> WriteTxn<'db> {
             self.db.file.write_pages(id, &buf)?;
             meta.freelist = id;
             meta.hwm = self.state.hwm;
+            self.db.file.ensure_pages(meta.hwm)?;
             self.ensure_mapping(meta.hwm)?;
             self.db.file.sync()?;
             let slot = match self.state.metas {
@@ -295,6 +296,7 @@ impl<'db> WriteTxn<'db> {
             self.state.freelist_run = Some((id, n));
             self.state.poisoned = false;
         } else {
+            self.db.file.ensure_pages(meta.hwm)?;
             self.ensure_mapping(meta.hwm)?;
             self.state.freelist.add_pending(txid, freed);
         }
