@@ -252,6 +252,10 @@ impl<'db> WriteTxn<'db> {
         }
         let changed = !out.is_empty() || !self.overflow.is_empty() || roots != self.snap.meta.roots;
         if !changed && !durable {
+            // Nothing to publish, so nothing references the pages this transaction took (an
+            // overflow run it freed again): give them back as an abort does, or they would sit
+            // on the freelist above the published high-water mark.
+            self.give_back();
             self.done = true;
             return Ok(self.state.txid);
         }
@@ -280,6 +284,7 @@ impl<'db> WriteTxn<'db> {
             self.db.file.write_pages(id, &buf)?;
             meta.freelist = id;
             meta.hwm = self.state.hwm;
+            self.db.file.ensure_pages(meta.hwm)?;
             self.ensure_mapping(meta.hwm)?;
             self.db.file.sync()?;
             let slot = match self.state.metas {
@@ -295,6 +300,7 @@ impl<'db> WriteTxn<'db> {
             self.state.freelist_run = Some((id, n));
             self.state.poisoned = false;
         } else {
+            self.db.file.ensure_pages(meta.hwm)?;
             self.ensure_mapping(meta.hwm)?;
             self.state.freelist.add_pending(txid, freed);
         }
@@ -327,10 +333,15 @@ impl<'db> WriteTxn<'db> {
 
 impl Drop for WriteTxn<'_> {
     fn drop(&mut self) {
-        if self.done {
-            return;
+        if !self.done {
+            self.give_back();
         }
-        // Abort: everything this transaction took goes back; nothing it freed was published.
+    }
+}
+
+impl WriteTxn<'_> {
+    /// Abort: everything this transaction took goes back; nothing it freed was published.
+    fn give_back(&mut self) {
         let begin_hwm = self.begin_hwm;
         let state = &mut *self.state;
         for (id, n) in self.allocated.drain(..) {

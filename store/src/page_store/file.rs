@@ -52,6 +52,17 @@ impl DbFile {
         Ok(self.file.metadata().map_err(|e| self.io(e))?.len())
     }
 
+    /// Extends the file (with a hole) to at least `pages` pages. Pages a transaction took from
+    /// the file end but never wrote (an overflow run it freed again) still count below the
+    /// high-water mark, and a meta's high-water mark must never pass the end of the file.
+    pub fn ensure_pages(&self, pages: u64) -> Result<()> {
+        let want = pages * PAGE_SIZE as u64;
+        if self.file_len()? < want {
+            self.file.set_len(want).map_err(|e| self.io(e))?;
+        }
+        Ok(())
+    }
+
     pub fn write_pages(&self, id: PageId, bytes: &[u8]) -> Result<()> {
         self.file
             .write_all_at(bytes, id * PAGE_SIZE as u64)
