@@ -412,6 +412,7 @@ fn next_symbol(acc: u64, bits: u32) -> (usize, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hpack::tests::hex;
     use proptest::prelude::*;
 
     fn enc(s: &[u8]) -> Vec<u8> {
@@ -424,14 +425,6 @@ mod tests {
     fn dec(s: &[u8]) -> Result<Vec<u8>, HpackError> {
         let mut out = Vec::new();
         decode(s, &mut out).map(|()| out)
-    }
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
     }
 
     /// Kraft's equality: the code is complete, so every bit string decodes to something.

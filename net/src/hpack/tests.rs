@@ -6,7 +6,8 @@ use proptest::prelude::*;
 
 use super::*;
 
-fn hex(s: &str) -> Vec<u8> {
+/// Bytes from the RFC's hex dumps (whitespace ignored).
+pub(super) fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
     (0..s.len())
         .step_by(2)

@@ -41,6 +41,22 @@ impl Dirty {
         }
     }
 
+    /// Copies the child of branch `idx` that covers `key` into the arena and points the
+    /// branch at the copy; returns the child's position and arena index.
+    fn descend(
+        &mut self,
+        pages: &impl PageSource,
+        idx: usize,
+        key: &[u8],
+    ) -> Result<(usize, usize)> {
+        let view = NodeView::Mem(&self.nodes[idx]);
+        let pos = view.child_index(key)?;
+        let child = view.child(pos)?;
+        let c = self.touch(pages, child)?;
+        self.set_child(idx, pos, Child::Dirty(c));
+        Ok((pos, c))
+    }
+
     fn set_child(&mut self, parent: usize, pos: usize, child: Child) {
         if let Node::Branch { children, .. } = &mut self.nodes[parent] {
             children[pos] = child;
@@ -92,12 +108,8 @@ impl Dirty {
                     None
                 }
             },
-            node @ Node::Branch { .. } => {
-                let view = NodeView::Mem(node);
-                let pos = view.child_index(key)?;
-                let child = view.child(pos)?;
-                let c = self.touch(pages, child)?;
-                self.set_child(idx, pos, Child::Dirty(c));
+            Node::Branch { .. } => {
+                let (pos, c) = self.descend(pages, idx, key)?;
                 let (old, splits) = self.insert_at(pages, c, key, value)?;
                 if let Node::Branch { keys, children } = &mut self.nodes[idx] {
                     for (j, (k, n)) in splits.into_iter().enumerate() {
@@ -176,12 +188,8 @@ impl Dirty {
                     Err(_) => None,
                 })
             }
-            node @ Node::Branch { .. } => {
-                let view = NodeView::Mem(node);
-                let pos = view.child_index(key)?;
-                let child = view.child(pos)?;
-                let c = self.touch(pages, child)?;
-                self.set_child(idx, pos, Child::Dirty(c));
+            Node::Branch { .. } => {
+                let (pos, c) = self.descend(pages, idx, key)?;
                 let old = self.remove_at(pages, c, key)?;
                 if old.is_some() && self.nodes[c].size() < PAGE_SIZE / 4 {
                     self.rebalance(pages, idx, pos)?;
