@@ -7,14 +7,16 @@
 //! damage anywhere but the tail stops start-up with an error naming the file and offset.
 //! Layers, bottom up: `record` (one record's bytes), `scan` (one segment's bytes), `segment`
 //! (file names), `dir` (where bytes live), `log` (appends, group commit, rotation, purge,
-//! recovery).
+//! recovery), `storage` (raft-rs `Storage` over the log).
 
 pub mod dir;
 pub mod log;
 pub mod record;
 pub mod scan;
 pub mod segment;
+pub mod storage;
 
 pub use dir::{FileDir, MemDir, SegmentDir, SegmentFile};
 pub use log::{Damage, Log, Options, Recovered, SyncJob, SyncTicket, WalError};
 pub use record::{Entry, HardState, Record, SnapshotMark};
+pub use storage::WalStorage;

@@ -89,6 +89,15 @@ pub enum WalError {
     SyncInFlight,
     #[error("invalid options: {0}")]
     Options(&'static str),
+    #[error("the log already holds state; initial membership is only set on a new log")]
+    AlreadyInitialized,
+    /// A payload the raft storage layer could not decode (or that disagrees with its record).
+    #[error("{what} at index {index}: {reason}")]
+    Decode {
+        what: &'static str,
+        index: u64,
+        reason: String,
+    },
 }
 
 /// What the log held when it was opened.
