@@ -15,6 +15,7 @@ pub mod error;
 pub mod page_store;
 pub mod revision;
 mod txn;
+pub mod mvcc;
 
 pub use btree::check::TreeStats;
 pub use btree::node::{MAX_INLINE_VALUE, MAX_KEY_LEN, MAX_VALUE_LEN};
