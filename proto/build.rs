@@ -14,6 +14,7 @@ const PROTO_FILES: &[&str] = &[
     "v3electionpb/v3election.proto",
     "v3lockpb/v3lock.proto",
     "grpc/health/v1/health.proto",
+    "ringkvpb/raft.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -7,6 +7,7 @@
 //! `ringkv-store` (persistence), none of which know about each other's concerns.
 //! Handlers never panic on client input; every client-visible error comes from one table.
 
+pub mod apply;
 pub mod cli;
 pub mod cluster;
 pub mod config;

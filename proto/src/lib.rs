@@ -50,4 +50,6 @@ generated! {
     v3lockpb => "v3lockpb.rs",
     /// The standard `grpc.health.v1.Health` service.
     grpc_health_v1 => "grpc.health.v1.rs",
+    /// ringkv's own raft entry payload (internal, never on the client wire).
+    ringkvpb => "ringkvpb.rs",
 }

@@ -2,3 +2,4 @@
 //! client's core before anything reaches raft, exactly as etcd's `v3rpc/key.go` checks.
 
 pub mod check;
+pub mod apply;
