@@ -1,5 +1,76 @@
 //! The etcd gRPC services, one folder or file per service as etcd's `api/v3rpc` has them.
 //! Handlers take decoded requests and return responses or an `EtcdError` from the one
-//! error table; they never see transport details.
+//! error table; they never see transport details. One [`Context`] per core holds what
+//! every handler needs: the store (for local reads), the raft handle (for writes and
+//! linearizable reads) and the member's identity.
 
+pub mod cluster;
 pub mod kv;
+pub mod maintenance;
+pub mod node;
+
+use ringkv_proto::etcdserverpb::ResponseHeader;
+use ringkv_store::mvcc::Mvcc;
+
+pub use node::Node;
+
+/// Limits from the command line that shape requests.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `--max-txn-ops`.
+    pub max_txn_ops: usize,
+    /// `--max-request-bytes`: the largest encoded request that may enter the raft log.
+    pub max_request_bytes: usize,
+    /// `--quota-backend-bytes` (0 = etcd's default of 2 GiB).
+    pub quota_backend_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_txn_ops: 128,
+            max_request_bytes: 1536 * 1024,
+            quota_backend_bytes: 0,
+        }
+    }
+}
+
+/// This member as clients see it.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    pub cluster_id: u64,
+    pub member_id: u64,
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+}
+
+/// Everything a handler on one core needs. Cheap to share (`Rc`) between the calls of
+/// a core.
+pub struct Context {
+    pub mvcc: Mvcc,
+    pub node: Node,
+    pub identity: Identity,
+    pub limits: Limits,
+}
+
+impl Context {
+    /// etcd's `header.fill`: cluster, member and term always; the store's current
+    /// revision only when the handler left the revision at 0.
+    pub fn fill(&self, header: &mut Option<ResponseHeader>) {
+        let h = header.get_or_insert_with(ResponseHeader::default);
+        h.cluster_id = self.identity.cluster_id;
+        h.member_id = self.identity.member_id;
+        h.raft_term = self.node.status().term;
+        if h.revision == 0 {
+            h.revision = self.mvcc.read().revision();
+        }
+    }
+
+    /// A header for a response that has none of its own yet.
+    pub fn header(&self) -> Option<ResponseHeader> {
+        let mut header = None;
+        self.fill(&mut header);
+        header
+    }
+}
