@@ -13,8 +13,7 @@ use super::{
 use crate::WriteTxn;
 use crate::revision::Revision;
 
-/// Bytes a record adds to the value (see `record.rs`).
-const RECORD_OVERHEAD: usize = 26;
+use super::record::MAX_OVERHEAD as RECORD_OVERHEAD;
 
 pub struct MvccWrite<'a> {
     txn: WriteTxn<'a>,
