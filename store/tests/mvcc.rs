@@ -422,3 +422,28 @@ fn sizes_are_reported() {
     assert!(m.db_size_in_use() <= m.db_size());
     assert!(m.db_size_in_use() > 0);
 }
+
+#[test]
+fn validation_errors_do_not_spoil_the_write() {
+    let (_d, m) = open();
+    assert!(
+        m.read().compaction_done(),
+        "nothing to compact in a fresh store"
+    );
+    let mut w = m.write().unwrap();
+    w.put(b"a", b"1", 0).unwrap();
+    assert!(matches!(
+        w.side_put(Side::Lease, &[1u8; 1000], b"x"),
+        Err(MvccError::KeyTooLarge { .. })
+    ));
+    assert!(!w.side_delete(Side::Lease, &[1u8; 1000]).unwrap());
+    assert!(matches!(
+        w.put(&[b'k'; 2000], b"v", 0),
+        Err(MvccError::KeyTooLarge { .. })
+    ));
+    assert_eq!(w.commit(false).unwrap().revision, 2);
+    // Negative and out-of-order bounds of the history are harmless.
+    let r = m.read();
+    assert_eq!(r.events(-5, 10, b"\0", b"\0").unwrap().len(), 1);
+    assert!(r.events(5, 1, b"\0", b"\0").unwrap().is_empty());
+}

@@ -68,7 +68,7 @@ impl MetaState {
     }
 
     pub fn compaction_done(&self) -> bool {
-        self.cursor.main > self.compact
+        self.compact == 0 || self.cursor.main > self.compact
     }
 }
 

@@ -42,6 +42,26 @@ pub fn scan(src: &impl Source, side: Side) -> Result<SideEntries, MvccError> {
     Ok(out)
 }
 
+/// The longest key a side table holds (the B-tree's limit less the tag byte).
+pub const MAX_SIDE_KEY_LEN: usize = crate::MAX_KEY_LEN - 1;
+
+/// Refuses what the B-tree would refuse, before the write is touched.
+pub fn check(key: &[u8], value: &[u8]) -> Result<(), MvccError> {
+    if key.len() > MAX_SIDE_KEY_LEN {
+        return Err(MvccError::KeyTooLarge {
+            len: key.len(),
+            max: MAX_SIDE_KEY_LEN,
+        });
+    }
+    if value.len() > crate::MAX_VALUE_LEN {
+        return Err(MvccError::ValueTooLarge {
+            len: value.len(),
+            max: crate::MAX_VALUE_LEN,
+        });
+    }
+    Ok(())
+}
+
 pub fn put(w: &mut WriteTxn<'_>, side: Side, key: &[u8], value: &[u8]) -> Result<(), MvccError> {
     Ok(w.insert(SIDE, &side_key(side, key), value)?)
 }

@@ -179,6 +179,8 @@ impl<'s, S: Source> View<'s, S> {
         if compact > 0 && after < compact - 1 {
             return Err(MvccError::Compacted);
         }
+        // Revision 0 is before the first write; negative bounds would wrap the key order.
+        let after = after.max(0);
         let upto = upto.min(self.state.current);
         let mut out = Vec::new();
         if after >= upto {

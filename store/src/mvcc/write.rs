@@ -195,11 +195,16 @@ impl<'a> MvccWrite<'a> {
     }
 
     pub fn side_put(&mut self, side: Side, key: &[u8], value: &[u8]) -> Result<(), MvccError> {
+        side::check(key, value)?;
         let r = side::put(&mut self.txn, side, key, value);
         self.guard(r)
     }
 
     pub fn side_delete(&mut self, side: Side, key: &[u8]) -> Result<bool, MvccError> {
+        if key.len() > side::MAX_SIDE_KEY_LEN {
+            // Too long to have been stored.
+            return Ok(false);
+        }
         let r = side::delete(&mut self.txn, side, key);
         self.guard(r)
     }
