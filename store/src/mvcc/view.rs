@@ -123,10 +123,17 @@ impl<'s, S: Source> View<'s, S> {
         // versions the cursor has stepped over since.
         let mut taken: Option<&'s [u8]> = None;
         let mut skipped = 0;
+        // Every seek moves past the last key seen; on a damaged tree that hands back keys out
+        // of order this check is what stops a seek loop.
+        let mut last: Option<&'s [u8]> = None;
         'seek: loop {
             let cur = self.src.scan(KV, &start, range.end.as_deref())?;
             for item in cur {
                 let (k, v) = item?;
+                if last.is_some_and(|l| k <= l) || k < start.as_slice() {
+                    return Err(corrupt("kv keys out of order"));
+                }
+                last = Some(k);
                 let (prefix, r) = key::split(k).ok_or(corrupt("kv key malformed"))?;
                 if taken == Some(prefix) {
                     skipped += 1;
