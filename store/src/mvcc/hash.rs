@@ -5,7 +5,7 @@
 use super::key;
 use super::meta::MetaState;
 use super::source::{KV, REV, Source};
-use super::view::{corrupt, decode_rev_value};
+use super::view::{corrupt, decode_rev_value, ordered};
 use super::{HashKv, MvccError};
 use crate::Table;
 use crate::revision::Revision;
@@ -31,8 +31,10 @@ pub fn hash_kv(src: &impl Source, state: &MetaState, revision: i64) -> Result<Ha
         main: rev.saturating_add(1),
         sub: 0,
     };
+    let mut last = None;
     for item in src.scan(REV, &start.to_bytes(), Some(&end.to_bytes()))? {
         let (k, v) = item?;
+        ordered(&mut last, k)?;
         let r = Revision::from_bytes(k).ok_or(corrupt("rev key malformed"))?;
         let (_, user) = decode_rev_value(v)?;
         let record = src
@@ -60,8 +62,10 @@ pub fn hash_all(src: &impl Source) -> Result<u32, MvccError> {
             continue;
         };
         h.update(&[t as u8]);
+        let mut last = None;
         for item in src.scan(table, &[], None)? {
             let (k, v) = item?;
+            ordered(&mut last, k)?;
             h.update(&(k.len() as u64).to_le_bytes());
             h.update(k);
             h.update(&(v.len() as u64).to_le_bytes());

@@ -2,6 +2,7 @@
 //! each under its own leading byte: the file has only 8 tables and these stay small.
 
 use super::source::{SIDE, Source};
+use super::view::ordered;
 use super::{MvccError, Side, SideEntries};
 use crate::WriteTxn;
 
@@ -34,8 +35,10 @@ pub fn get(src: &impl Source, side: Side, key: &[u8]) -> Result<Option<Vec<u8>>,
 pub fn scan(src: &impl Source, side: Side) -> Result<SideEntries, MvccError> {
     let tag = side.tag();
     let mut out = Vec::new();
+    let mut last = None;
     for item in src.scan(SIDE, &[tag], Some(&[tag + 1]))? {
         let (k, v) = item?;
+        ordered(&mut last, k)?;
         let user = k.get(1..).unwrap_or_default();
         out.push((user.to_vec(), v.to_vec()));
     }

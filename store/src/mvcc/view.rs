@@ -52,6 +52,16 @@ fn kv_of(key: Vec<u8>, rev: Revision, rec: &Record<'_>) -> KeyValue {
     }
 }
 
+/// Checks that a scan hands back strictly increasing keys: a damaged tree (a page reachable
+/// twice, keys out of order) is reported instead of walked again and again.
+pub fn ordered<'a>(last: &mut Option<&'a [u8]>, k: &'a [u8]) -> Result<(), MvccError> {
+    if last.is_some_and(|l| k <= l) {
+        return Err(corrupt("table keys out of order"));
+    }
+    *last = Some(k);
+    Ok(())
+}
+
 /// Whether `k` is in etcd's range (`key`, `range_end`).
 pub fn in_range(k: &[u8], key: &[u8], range_end: &[u8]) -> bool {
     match range_end {
@@ -201,11 +211,13 @@ impl<'s, S: Source> View<'s, S> {
             main: upto.saturating_add(1),
             sub: 0,
         };
+        let mut last = None;
         for item in self
             .src
             .scan(REV, &start.to_bytes(), Some(&end.to_bytes()))?
         {
             let (k, v) = item?;
+            ordered(&mut last, k)?;
             let rev = Revision::from_bytes(k).ok_or(corrupt("rev key malformed"))?;
             let (_, user) = decode_rev_value(v)?;
             if !in_range(user, key, range_end) {
