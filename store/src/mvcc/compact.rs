@@ -9,7 +9,7 @@
 
 use super::MvccError;
 use super::key;
-use super::meta::{self, MetaState};
+use super::meta::MetaState;
 use super::source::{KV, REV, Source};
 use super::view::{View, corrupt, decode_rev_value};
 use crate::revision::Revision;
@@ -47,7 +47,7 @@ pub fn step(db: &Db, max_keys: usize) -> Result<bool, MvccError> {
     for (rev, prefix) in batch {
         compact_version(&mut w, &state, rev, &prefix)?;
     }
-    meta::set_cursor(&mut w, cursor)?;
+    MetaState { cursor, ..state }.store(&mut w)?;
     w.commit(false)?;
     Ok(cursor.main > state.compact)
 }

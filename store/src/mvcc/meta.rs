@@ -1,14 +1,16 @@
-//! The `meta` table: the few numbers start-up needs, so opening never scans the keyspace.
+//! The `meta` table: the few numbers start-up and every read snapshot need, in one entry so a
+//! snapshot costs a single lookup and opening never scans the keyspace.
+//!
+//! Entry `state`, 49 bytes: `current(8, LE) | compact(8, LE) | compaction cursor (17, etcd's
+//! revision form) | consistent index(8, LE) | consistent term(8, LE)`.
 
 use super::MvccError;
 use super::source::{META, Source};
 use crate::WriteTxn;
 use crate::revision::Revision;
 
-const CURRENT: &[u8] = b"current_revision";
-const COMPACT: &[u8] = b"compact_revision";
-const COMPACT_CURSOR: &[u8] = b"compact_cursor";
-const CONSISTENT_INDEX: &[u8] = b"consistent_index";
+const STATE: &[u8] = b"state";
+const LEN: usize = 8 + 8 + Revision::ENCODED_LEN + 8 + 8;
 
 /// What the meta table says about one committed state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,49 +24,64 @@ pub struct MetaState {
     pub consistent_index: (u64, u64),
 }
 
-fn int(bytes: Option<&[u8]>, default: i64) -> Result<i64, MvccError> {
-    match bytes {
-        None => Ok(default),
-        Some(b) => b
-            .try_into()
-            .map(i64::from_le_bytes)
-            .map_err(|_| MvccError::Corrupt {
-                reason: "meta revision is not 8 bytes",
-            }),
+impl Default for MetaState {
+    fn default() -> MetaState {
+        MetaState {
+            current: 1,
+            compact: 0,
+            cursor: Revision::default(),
+            consistent_index: (0, 0),
+        }
+    }
+}
+
+fn corrupt() -> MvccError {
+    MvccError::Corrupt {
+        reason: "meta state is not 49 well-formed bytes",
     }
 }
 
 impl MetaState {
     pub fn load(src: &impl Source) -> Result<MetaState, MvccError> {
-        let current = int(src.get(META, CURRENT)?, 1)?;
-        let compact = int(src.get(META, COMPACT)?, 0)?;
-        let cursor = match src.get(META, COMPACT_CURSOR)? {
-            None => Revision::default(),
-            Some(b) => Revision::from_bytes(b).ok_or(MvccError::Corrupt {
-                reason: "meta compaction cursor malformed",
-            })?,
+        match src.get(META, STATE)? {
+            None => Ok(MetaState::default()),
+            Some(b) => MetaState::decode(b),
+        }
+    }
+
+    fn decode(b: &[u8]) -> Result<MetaState, MvccError> {
+        if b.len() != LEN {
+            return Err(corrupt());
+        }
+        let word = |at: usize| -> Result<[u8; 8], MvccError> {
+            b.get(at..at + 8)
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(corrupt)
         };
-        let consistent_index = match src.get(META, CONSISTENT_INDEX)? {
-            None => (0, 0),
-            Some(b) => {
-                let index = b.get(..8).and_then(|s| s.try_into().ok());
-                let term = b.get(8..16).and_then(|s| s.try_into().ok());
-                match (index, term, b.len()) {
-                    (Some(i), Some(t), 16) => (u64::from_le_bytes(i), u64::from_le_bytes(t)),
-                    _ => {
-                        return Err(MvccError::Corrupt {
-                            reason: "meta consistent index is not 16 bytes",
-                        });
-                    }
-                }
-            }
-        };
+        let cursor = b
+            .get(16..16 + Revision::ENCODED_LEN)
+            .and_then(Revision::from_bytes)
+            .ok_or_else(corrupt)?;
         Ok(MetaState {
-            current,
-            compact,
+            current: i64::from_le_bytes(word(0)?),
+            compact: i64::from_le_bytes(word(8)?),
             cursor,
-            consistent_index,
+            consistent_index: (u64::from_le_bytes(word(33)?), u64::from_le_bytes(word(41)?)),
         })
+    }
+
+    fn encode(&self) -> [u8; LEN] {
+        let mut b = [0u8; LEN];
+        b[..8].copy_from_slice(&self.current.to_le_bytes());
+        b[8..16].copy_from_slice(&self.compact.to_le_bytes());
+        b[16..33].copy_from_slice(&self.cursor.to_bytes());
+        b[33..41].copy_from_slice(&self.consistent_index.0.to_le_bytes());
+        b[41..].copy_from_slice(&self.consistent_index.1.to_le_bytes());
+        b
+    }
+
+    pub fn store(&self, w: &mut WriteTxn<'_>) -> Result<(), MvccError> {
+        Ok(w.insert(META, STATE, &self.encode())?)
     }
 
     pub fn compaction_done(&self) -> bool {
@@ -72,21 +89,21 @@ impl MetaState {
     }
 }
 
-pub fn set_current(w: &mut WriteTxn<'_>, rev: i64) -> Result<(), MvccError> {
-    Ok(w.insert(META, CURRENT, &rev.to_le_bytes())?)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
 
-pub fn set_compact(w: &mut WriteTxn<'_>, rev: i64) -> Result<(), MvccError> {
-    Ok(w.insert(META, COMPACT, &rev.to_le_bytes())?)
-}
+    proptest! {
+        #[test]
+        fn round_trips(c: i64, k: i64, m in 0i64.., s in 0i64.., i: u64, t: u64) {
+            let st = MetaState { current: c, compact: k, cursor: Revision { main: m, sub: s }, consistent_index: (i, t) };
+            prop_assert_eq!(MetaState::decode(&st.encode()).unwrap(), st);
+        }
 
-pub fn set_cursor(w: &mut WriteTxn<'_>, rev: Revision) -> Result<(), MvccError> {
-    Ok(w.insert(META, COMPACT_CURSOR, &rev.to_bytes())?)
-}
-
-pub fn set_consistent_index(w: &mut WriteTxn<'_>, index: u64, term: u64) -> Result<(), MvccError> {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&index.to_le_bytes());
-    b[8..].copy_from_slice(&term.to_le_bytes());
-    Ok(w.insert(META, CONSISTENT_INDEX, &b)?)
+        #[test]
+        fn never_panics(b in proptest::collection::vec(any::<u8>(), 0..60)) {
+            let _ = MetaState::decode(&b);
+        }
+    }
 }

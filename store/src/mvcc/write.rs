@@ -3,7 +3,7 @@
 //! A write that changes nothing leaves the revision where it was, as etcd.
 
 use super::key::{self, KeyRange};
-use super::meta::{self, MetaState};
+use super::meta::MetaState;
 use super::record::Record;
 use super::source::{KV, REV};
 use super::view::{View, encode_rev_value};
@@ -23,6 +23,8 @@ pub struct MvccWrite<'a> {
     sub: i64,
     events: Vec<Event>,
     consistent_index: Option<(u64, u64)>,
+    /// A compaction changed `state.compact`: meta must be written at commit.
+    meta_changed: bool,
     /// A store error left the B-tree transaction unusable: commit must refuse.
     failed: bool,
 }
@@ -36,6 +38,7 @@ impl<'a> MvccWrite<'a> {
             sub: 0,
             events: Vec::new(),
             consistent_index: None,
+            meta_changed: false,
             failed: false,
         })
     }
@@ -184,9 +187,9 @@ impl<'a> MvccWrite<'a> {
         if revision > self.revision() {
             return Err(MvccError::FutureRevision);
         }
-        let r = meta::set_compact(&mut self.txn, revision);
-        self.guard(r)?;
+        // Persisted with the rest of the meta state at commit.
         self.state.compact = revision;
+        self.meta_changed = true;
         Ok(())
     }
 
@@ -217,11 +220,13 @@ impl<'a> MvccWrite<'a> {
             return Err(MvccError::WriteFailed);
         }
         let revision = self.revision();
-        if self.sub > 0 {
-            meta::set_current(&mut self.txn, revision)?;
-        }
-        if let Some((index, term)) = self.consistent_index {
-            meta::set_consistent_index(&mut self.txn, index, term)?;
+        if self.sub > 0 || self.meta_changed || self.consistent_index.is_some() {
+            MetaState {
+                current: revision,
+                consistent_index: self.consistent_index.unwrap_or(self.state.consistent_index),
+                ..self.state
+            }
+            .store(&mut self.txn)?;
         }
         self.txn.commit(durable)?;
         Ok(Committed {
