@@ -447,3 +447,34 @@ fn validation_errors_do_not_spoil_the_write() {
     assert_eq!(r.events(-5, 10, b"\0", b"\0").unwrap().len(), 1);
     assert!(r.events(5, 1, b"\0", b"\0").unwrap().is_empty());
 }
+
+#[test]
+fn range_each_streams_and_stops() {
+    let (_d, m) = open();
+    for k in ["a", "b", "c", "d"] {
+        put(&m, k, "v");
+    }
+    del(&m, "b", "");
+    let mut seen = Vec::new();
+    let rev = m
+        .read()
+        .range_each(b"a", b"\0", 0, |kv| {
+            seen.push(kv.key);
+            seen.len() < 2
+        })
+        .unwrap();
+    assert_eq!(rev, 6);
+    assert_eq!(seen, vec![b"a".to_vec(), b"c".to_vec()]);
+    let mut at4 = Vec::new();
+    m.read()
+        .range_each(b"\0", b"\0", 4, |kv| {
+            at4.push(kv.key);
+            true
+        })
+        .unwrap();
+    assert_eq!(at4, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    assert!(matches!(
+        m.read().range_each(b"a", b"", 99, |_| true),
+        Err(MvccError::FutureRevision)
+    ));
+}

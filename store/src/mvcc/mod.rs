@@ -230,6 +230,19 @@ impl MvccRead {
         self.view()?.range(key, range_end, opts)
     }
 
+    /// A range streamed instead of collected, for ranges too large to hold: `f` gets each live
+    /// kv at `revision` (0 = current) in key order and returns false to stop. Same revision
+    /// errors as [`MvccRead::range`]; returns the current revision.
+    pub fn range_each(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+        revision: i64,
+        f: impl FnMut(KeyValue) -> bool,
+    ) -> Result<i64, MvccError> {
+        self.view()?.range_each(key, range_end, revision, f)
+    }
+
     /// All events with revision in (after, upto], in (revision, sub) order, restricted to
     /// [key, range_end) with the same range_end rules. `upto` is clamped to the current
     /// revision. Err(Compacted) if `after + 1 < compact_revision` (etcd's watch allows

@@ -112,18 +112,19 @@ impl<'s, S: Source> View<'s, S> {
                 let user = key::unescape(prefix).ok_or(corrupt("kv key malformed"))?;
                 out.kvs.push(kv_of(user, r, &rec));
             }
-            Ok(())
+            Ok(true)
         })?;
         Ok(out)
     }
 
     /// Calls `f` with the version visible at `rev` of every key in `range` that is live there
-    /// (not deleted), in key order. Streams: nothing but the current key is held.
+    /// (not deleted), in key order, until `f` returns false. Streams: nothing but the current
+    /// key is held.
     pub fn visit(
         &self,
         range: &KeyRange,
         rev: i64,
-        mut f: impl FnMut(&'s [u8], Revision, Record<'s>) -> Result<(), MvccError>,
+        mut f: impl FnMut(&'s [u8], Revision, Record<'s>) -> Result<bool, MvccError>,
     ) -> Result<(), MvccError> {
         if range.empty {
             return Ok(());
@@ -161,12 +162,29 @@ impl<'s, S: Source> View<'s, S> {
                 taken = Some(prefix);
                 skipped = 0;
                 let rec = Record::decode(v)?;
-                if !rec.tombstone {
-                    f(prefix, r, rec)?;
+                if !rec.tombstone && !f(prefix, r, rec)? {
+                    return Ok(());
                 }
             }
             return Ok(());
         }
+    }
+
+    /// [`View::range`] without collecting: `f` gets each live kv in key order until it returns
+    /// false. Returns the current revision (the response header's).
+    pub fn range_each(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+        revision: i64,
+        mut f: impl FnMut(KeyValue) -> bool,
+    ) -> Result<i64, MvccError> {
+        let rev = self.check_revision(revision)?;
+        self.visit(&KeyRange::new(key, range_end), rev, |prefix, r, rec| {
+            let user = key::unescape(prefix).ok_or(corrupt("kv key malformed"))?;
+            Ok(f(kv_of(user, r, &rec)))
+        })?;
+        Ok(self.state.current)
     }
 
     /// 0 = current; otherwise as etcd's rangeKeys checks.

@@ -155,7 +155,7 @@ impl<'a> MvccWrite<'a> {
             let at = view.state.current;
             view.visit(&KeyRange::new(key, range_end), at, |prefix, _, _| {
                 live.push(prefix.to_vec());
-                Ok(())
+                Ok(true)
             })?;
         }
         for prefix in &live {
