@@ -9,6 +9,7 @@
 //! newest meta falls back to the older one intact.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::btree::check::{Checker, RawPages, TreeStats};
@@ -98,6 +99,8 @@ pub struct Db {
     pub(crate) file: DbFile,
     current: Mutex<Arc<Snapshot>>,
     writer: Mutex<WriterState>,
+    /// Free pages as of the latest commit, so size reporting never waits for the writer.
+    free_pages: AtomicU64,
 }
 
 /// Result of [`Db::check`].
@@ -175,6 +178,7 @@ impl Db {
         });
         Ok(Db {
             file,
+            free_pages: AtomicU64::new(freelist.free_count() as u64),
             current: Mutex::new(snap.clone()),
             writer: Mutex::new(WriterState {
                 freelist,
@@ -243,10 +247,24 @@ impl Db {
     pub(crate) fn publish(&self, state: &mut MutexGuard<'_, WriterState>, snap: Arc<Snapshot>) {
         state.snapshots.push(Arc::downgrade(&snap));
         state.current = snap.clone();
+        self.free_pages
+            .store(state.freelist.free_count() as u64, Ordering::Relaxed);
         match self.current.lock() {
             Ok(mut g) => *g = snap,
             Err(poisoned) => *poisoned.into_inner() = snap,
         }
+    }
+
+    /// Bytes up to the high-water mark of the latest commit (etcd's dbSize, bbolt's
+    /// `tx.Size()`).
+    pub fn size(&self) -> u64 {
+        self.begin_read().hwm() * PAGE_SIZE as u64
+    }
+
+    /// [`Db::size`] less the free pages (etcd's dbSizeInUse).
+    pub fn size_in_use(&self) -> u64 {
+        let hwm = self.begin_read().hwm();
+        hwm.saturating_sub(self.free_pages.load(Ordering::Relaxed)) * PAGE_SIZE as u64
     }
 
     /// The txid of the latest commit.

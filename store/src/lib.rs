@@ -6,16 +6,16 @@
 //! It never blocks on the network and never knows gRPC, raft or etcd's wire messages.
 //!
 //! Layers, bottom up: `page_store/` (pages, metas, freelist, map, file), `btree/` (nodes,
-//! cursor, split/merge, check), then [`Db`] with its [`ReadTxn`] and [`WriteTxn`]. The MVCC
-//! keyspace on top is still to come (issue 5).
+//! cursor, split/merge, check), then [`Db`] with its [`ReadTxn`] and [`WriteTxn`], and on top
+//! the MVCC keyspace, [`mvcc::Mvcc`] (issue 5).
 
 pub mod btree;
 mod db;
 pub mod error;
+pub mod mvcc;
 pub mod page_store;
 pub mod revision;
 mod txn;
-pub mod mvcc;
 
 pub use btree::check::TreeStats;
 pub use btree::node::{MAX_INLINE_VALUE, MAX_KEY_LEN, MAX_VALUE_LEN};

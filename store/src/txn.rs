@@ -58,6 +58,11 @@ impl ReadTxn {
         self.snap.meta.txid
     }
 
+    /// Pages below the high-water mark in the commit this transaction sees.
+    pub fn hwm(&self) -> u64 {
+        self.snap.meta.hwm
+    }
+
     /// The value of `key`, borrowed from the map (no copy).
     pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<&[u8]>> {
         page_view::get(&*self.snap, self.snap.root(table.index()), key)

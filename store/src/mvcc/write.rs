@@ -1,0 +1,248 @@
+//! The single writer: one [`MvccWrite`] is one etcd request (or Txn) and takes at most one
+//! main revision, `current + 1`, with sub revisions 0, 1, 2… in the order of its changes.
+//! A write that changes nothing leaves the revision where it was, as etcd.
+
+use super::key::{self, KeyRange};
+use super::meta::MetaState;
+use super::record::Record;
+use super::source::{KV, REV};
+use super::view::{View, encode_rev_value};
+use super::{
+    Committed, Event, EventKind, KeyValue, MvccError, RangeOptions, RangeResult, Side, side,
+};
+use crate::WriteTxn;
+use crate::revision::Revision;
+
+use super::record::MAX_OVERHEAD as RECORD_OVERHEAD;
+
+pub struct MvccWrite<'a> {
+    txn: WriteTxn<'a>,
+    /// The state at begin; `compact` follows a `compact` call inside this write.
+    state: MetaState,
+    /// Changes so far: the next sub revision.
+    sub: i64,
+    events: Vec<Event>,
+    consistent_index: Option<(u64, u64)>,
+    /// A compaction changed `state.compact`: meta must be written at commit.
+    meta_changed: bool,
+    /// A store error left the B-tree transaction unusable: commit must refuse.
+    failed: bool,
+}
+
+impl<'a> MvccWrite<'a> {
+    pub(super) fn new(txn: WriteTxn<'a>) -> Result<MvccWrite<'a>, MvccError> {
+        let state = MetaState::load(&txn)?;
+        Ok(MvccWrite {
+            txn,
+            state,
+            sub: 0,
+            events: Vec::new(),
+            consistent_index: None,
+            meta_changed: false,
+            failed: false,
+        })
+    }
+
+    fn view(&self) -> View<'_, WriteTxn<'a>> {
+        View {
+            src: &self.txn,
+            state: MetaState {
+                current: self.revision(),
+                ..self.state
+            },
+        }
+    }
+
+    /// The revision reads inside this write see: begin revision, +1 once it has changes
+    /// (etcd storeTxnWrite.Range) — reads see this txn's own earlier writes.
+    pub fn revision(&self) -> i64 {
+        if self.sub > 0 {
+            self.state.current + 1
+        } else {
+            self.state.current
+        }
+    }
+
+    pub fn compact_revision(&self) -> i64 {
+        self.state.compact
+    }
+
+    pub fn range(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+        opts: RangeOptions,
+    ) -> Result<RangeResult, MvccError> {
+        self.view().range(key, range_end, opts)
+    }
+
+    fn next_revision(&self) -> Revision {
+        Revision {
+            main: self.state.current + 1,
+            sub: self.sub,
+        }
+    }
+
+    /// Runs a B-tree mutation, remembering a failure: after one the B-tree transaction must
+    /// be dropped, so this write must not commit.
+    fn guard<T>(&mut self, r: Result<T, MvccError>) -> Result<T, MvccError> {
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    /// Put at (begin+1, next sub). Version/create_revision continue the key's live history
+    /// (a put after a tombstone starts a new generation: version 1).
+    pub fn put(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<(), MvccError> {
+        check_key(key)?;
+        if value.len() > crate::MAX_VALUE_LEN - RECORD_OVERHEAD {
+            return Err(MvccError::ValueTooLarge {
+                len: value.len(),
+                max: crate::MAX_VALUE_LEN - RECORD_OVERHEAD,
+            });
+        }
+        let prefix = key::prefix(key);
+        let rev = self.next_revision();
+        let (create_revision, version) = match self.view().newest_at(&prefix, i64::MAX)? {
+            Some((_, prev)) if !prev.tombstone => (prev.create_revision, prev.version + 1),
+            _ => (rev.main, 1),
+        };
+        let record = Record {
+            tombstone: false,
+            create_revision,
+            version,
+            lease,
+            value,
+        };
+        let r = self.insert_version(&prefix, key, rev, &record, EventKind::Put);
+        self.guard(r)?;
+        self.events.push(Event {
+            kind: EventKind::Put,
+            kv: KeyValue {
+                key: key.to_vec(),
+                value: value.to_vec(),
+                create_revision,
+                mod_revision: rev.main,
+                version,
+                lease,
+            },
+        });
+        Ok(())
+    }
+
+    fn insert_version(
+        &mut self,
+        prefix: &[u8],
+        key: &[u8],
+        rev: Revision,
+        record: &Record<'_>,
+        kind: EventKind,
+    ) -> Result<(), MvccError> {
+        self.txn
+            .insert(KV, &key::encode(prefix, rev), &record.encode())?;
+        self.txn
+            .insert(REV, &rev.to_bytes(), &encode_rev_value(kind, key))?;
+        self.sub += 1;
+        Ok(())
+    }
+
+    /// Deletes every live key in the range (tombstones); returns how many. 0 = no change.
+    pub fn delete_range(&mut self, key: &[u8], range_end: &[u8]) -> Result<i64, MvccError> {
+        let mut live = Vec::new();
+        {
+            let view = self.view();
+            let at = view.state.current;
+            view.visit(&KeyRange::new(key, range_end), at, |prefix, _, _| {
+                live.push(prefix.to_vec());
+                Ok(true)
+            })?;
+        }
+        for prefix in &live {
+            let user = key::unescape(prefix).ok_or(MvccError::Corrupt {
+                reason: "kv key malformed",
+            })?;
+            let rev = self.next_revision();
+            let r =
+                self.insert_version(prefix, &user, rev, &Record::tombstone(), EventKind::Delete);
+            self.guard(r)?;
+            self.events.push(Event {
+                kind: EventKind::Delete,
+                kv: KeyValue {
+                    key: user,
+                    mod_revision: rev.main,
+                    ..KeyValue::default()
+                },
+            });
+        }
+        Ok(live.len() as i64)
+    }
+
+    /// Logical compaction: validates (Compacted if rev <= compact_revision, FutureRevision if
+    /// rev > current), persists the new compact revision. Physical work: Mvcc::compact_step.
+    pub fn compact(&mut self, revision: i64) -> Result<(), MvccError> {
+        if revision <= self.state.compact {
+            return Err(MvccError::Compacted);
+        }
+        if revision > self.revision() {
+            return Err(MvccError::FutureRevision);
+        }
+        // Persisted with the rest of the meta state at commit.
+        self.state.compact = revision;
+        self.meta_changed = true;
+        Ok(())
+    }
+
+    pub fn set_consistent_index(&mut self, index: u64, term: u64) {
+        self.consistent_index = Some((index, term));
+    }
+
+    pub fn side_put(&mut self, side: Side, key: &[u8], value: &[u8]) -> Result<(), MvccError> {
+        side::check(key, value)?;
+        let r = side::put(&mut self.txn, side, key, value);
+        self.guard(r)
+    }
+
+    pub fn side_delete(&mut self, side: Side, key: &[u8]) -> Result<bool, MvccError> {
+        if key.len() > side::MAX_SIDE_KEY_LEN {
+            // Too long to have been stored.
+            return Ok(false);
+        }
+        let r = side::delete(&mut self.txn, side, key);
+        self.guard(r)
+    }
+
+    /// Commits: publishes the new root (no fsync unless `durable`). Returns the store's
+    /// revision after the commit (bumped only if there were puts/deletes) and the events in
+    /// (revision, sub) order for watchers.
+    pub fn commit(mut self, durable: bool) -> Result<Committed, MvccError> {
+        if self.failed {
+            return Err(MvccError::WriteFailed);
+        }
+        let revision = self.revision();
+        if self.sub > 0 || self.meta_changed || self.consistent_index.is_some() {
+            MetaState {
+                current: revision,
+                consistent_index: self.consistent_index.unwrap_or(self.state.consistent_index),
+                ..self.state
+            }
+            .store(&mut self.txn)?;
+        }
+        self.txn.commit(durable)?;
+        Ok(Committed {
+            revision,
+            events: self.events,
+        })
+    }
+}
+
+/// Keys the `kv` table cannot hold once encoded get a clear error before anything changes.
+fn check_key(key: &[u8]) -> Result<(), MvccError> {
+    if key::prefix_len(key) + 16 > crate::MAX_KEY_LEN {
+        return Err(MvccError::KeyTooLarge {
+            len: key.len(),
+            max: key::MAX_USER_KEY_LEN,
+        });
+    }
+    Ok(())
+}
