@@ -153,3 +153,160 @@ fn apply_alarm(w: &mut MvccWrite<'_>, a: &AlarmRequest) -> Result<AlarmResponse,
     }
     Ok(resp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringkv_proto::etcdserverpb::{
+        Compare, CompactionRequest, PutRequest, RangeRequest, RequestOp, TxnRequest, compare,
+        request_op,
+    };
+
+    struct Harness {
+        _dir: tempfile::TempDir,
+        applier: Applier,
+        index: u64,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let dir = tempfile::tempdir().unwrap();
+            let mvcc = Mvcc::open(dir.path().join("db")).unwrap();
+            Harness {
+                _dir: dir,
+                applier: Applier::new(mvcc),
+                index: 0,
+            }
+        }
+
+        fn apply(&mut self, request: raft_request::Request) -> ApplyOutcome {
+            self.index += 1;
+            let data = RaftRequest {
+                request: Some(request),
+            }
+            .encode_to_vec();
+            self.applier
+                .apply_entry(self.index, 2, &data)
+                .unwrap()
+                .unwrap()
+        }
+
+        fn put(&mut self, key: &str, value: &str) -> PutResponse {
+            match self.apply(raft_request::Request::Put(PutRequest {
+                key: key.to_owned().into(),
+                value: value.to_owned().into(),
+                prev_kv: true,
+                ..PutRequest::default()
+            })) {
+                Ok(Applied::Put(p)) => p,
+                other => panic!("{other:?}"),
+            }
+        }
+
+        fn get(&self, key: &str, revision: i64) -> Result<Vec<(String, i64)>, EtcdError> {
+            let r = RangeRequest {
+                key: key.to_owned().into(),
+                revision,
+                ..RangeRequest::default()
+            };
+            match kv::range(&self.applier.mvcc().read(), &r) {
+                Ok(resp) => Ok(resp
+                    .kvs
+                    .iter()
+                    .map(|kv| (String::from_utf8_lossy(&kv.value).into_owned(), kv.version))
+                    .collect()),
+                Err(ApplyError::Client(e)) => Err(e),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn puts_make_revisions_and_versions_and_record_the_index() {
+        let mut h = Harness::new();
+        let first = h.put("a", "1");
+        assert_eq!(first.header.unwrap().revision, 2);
+        assert!(first.prev_kv.is_none());
+        let second = h.put("a", "2");
+        assert_eq!(second.header.unwrap().revision, 3);
+        assert_eq!(second.prev_kv.unwrap().value, "1");
+        assert_eq!(h.get("a", 0).unwrap(), vec![("2".into(), 2)]);
+        assert_eq!(h.get("a", 2).unwrap(), vec![("1".into(), 1)]);
+        assert_eq!(h.applier.applied_index(), 2);
+    }
+
+    #[test]
+    fn txn_takes_the_branch_its_compares_choose() {
+        let mut h = Harness::new();
+        h.put("k", "v1");
+        let txn = |expect: &str| TxnRequest {
+            compare: vec![Compare {
+                key: "k".into(),
+                target: compare::CompareTarget::Value as i32,
+                result: compare::CompareResult::Equal as i32,
+                target_union: Some(compare::TargetUnion::Value(expect.to_owned().into())),
+                ..Compare::default()
+            }],
+            success: vec![RequestOp {
+                request: Some(request_op::Request::RequestPut(PutRequest {
+                    key: "k".into(),
+                    value: "won".into(),
+                    ..PutRequest::default()
+                })),
+            }],
+            failure: vec![RequestOp {
+                request: Some(request_op::Request::RequestRange(RangeRequest {
+                    key: "k".into(),
+                    ..RangeRequest::default()
+                })),
+            }],
+        };
+        let Ok(Applied::Txn(lost)) = h.apply(raft_request::Request::Txn(txn("nope"))) else {
+            panic!("txn failed");
+        };
+        assert!(!lost.succeeded);
+        assert_eq!(lost.header.unwrap().revision, 2, "a read-only branch makes no revision");
+        let Ok(Applied::Txn(won)) = h.apply(raft_request::Request::Txn(txn("v1"))) else {
+            panic!("txn failed");
+        };
+        assert!(won.succeeded);
+        assert_eq!(won.header.unwrap().revision, 3);
+        assert_eq!(h.get("k", 0).unwrap(), vec![("won".into(), 2)]);
+    }
+
+    #[test]
+    fn compaction_makes_old_revisions_unreadable() {
+        let mut h = Harness::new();
+        h.put("a", "1");
+        h.put("a", "2");
+        h.put("a", "3");
+        let Ok(Applied::Compaction(_)) = h.apply(raft_request::Request::Compaction(
+            CompactionRequest {
+                revision: 3,
+                physical: false,
+            },
+        )) else {
+            panic!("compaction failed");
+        };
+        assert_eq!(h.get("a", 2), Err(EtcdError::Compacted));
+        assert_eq!(h.get("a", 9), Err(EtcdError::FutureRev));
+        assert_eq!(h.get("a", 3).unwrap(), vec![("2".into(), 2)]);
+        let again = h.apply(raft_request::Request::Compaction(CompactionRequest {
+            revision: 3,
+            physical: false,
+        }));
+        assert!(matches!(again, Err(EtcdError::Compacted)));
+    }
+
+    #[test]
+    fn put_with_ignore_value_needs_the_key() {
+        let mut h = Harness::new();
+        let outcome = h.apply(raft_request::Request::Put(PutRequest {
+            key: "missing".into(),
+            ignore_value: true,
+            ..PutRequest::default()
+        }));
+        assert!(matches!(outcome, Err(EtcdError::KeyNotFound)));
+        assert_eq!(h.applier.applied_index(), 1, "a refused request still consumes its index");
+    }
+}

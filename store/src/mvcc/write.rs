@@ -197,6 +197,16 @@ impl<'a> MvccWrite<'a> {
         self.consistent_index = Some((index, term));
     }
 
+    /// Reads a side-table entry, seeing this write's own side changes.
+    pub fn side_get(&self, side: Side, key: &[u8]) -> Result<Option<Vec<u8>>, MvccError> {
+        side::get(&self.txn, side, key)
+    }
+
+    /// Every entry of one side table, seeing this write's own side changes.
+    pub fn side_scan(&self, side: Side) -> Result<super::SideEntries, MvccError> {
+        side::scan(&self.txn, side)
+    }
+
     pub fn side_put(&mut self, side: Side, key: &[u8], value: &[u8]) -> Result<(), MvccError> {
         side::check(key, value)?;
         let r = side::put(&mut self.txn, side, key, value);
