@@ -116,6 +116,7 @@ struct Connection<IO> {
     last_active: Instant,
     /// A WINDOW_UPDATE or drained output may unblock streams waiting to send.
     recheck_blocked: bool,
+    started: bool,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
@@ -178,6 +179,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             keepalive_sent: None,
             last_active: now,
             recheck_blocked: false,
+            started: false,
             config,
         };
         conn.send_preface();
@@ -203,6 +205,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConnectionError>> {
+        if !self.started {
+            // The sniffer's bytes may hold the whole first request: no read will bring it.
+            self.started = true;
+            self.process_input();
+        }
         loop {
             let mut progress = false;
             let now = Instant::now();
