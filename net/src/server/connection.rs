@@ -117,6 +117,8 @@ struct Connection<IO> {
     /// A WINDOW_UPDATE or drained output may unblock streams waiting to send.
     recheck_blocked: bool,
     started: bool,
+    /// Once closing, when we stop trying to write the last frames.
+    close_by: Option<Instant>,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
@@ -180,6 +182,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             last_active: now,
             recheck_blocked: false,
             started: false,
+            close_by: None,
             config,
         };
         conn.send_preface();
@@ -222,8 +225,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
                 progress = true;
             }
 
+            if self.closing && self.close_by.is_none() {
+                self.close_by = Some(now + self.config.shutdown_grace);
+            }
             if self.poll_timer(cx, now) {
-                self.on_timer(Instant::now());
+                if !self.closing {
+                    self.on_timer(Instant::now());
+                } else if self.close_by.is_some_and(|t| Instant::now() >= t) {
+                    // The peer does not take our last frames: give up on them.
+                    return Poll::Ready(match self.result.take() {
+                        Some(e) => Err(e),
+                        None => Ok(()),
+                    });
+                }
                 progress = true;
             }
 
@@ -282,6 +296,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             }
             if !progress {
                 let mut shared = self.shared.borrow_mut();
+                if self.closing {
+                    // Calls no longer produce output: only the socket can wake us.
+                    shared.ready.clear();
+                    self.recheck_blocked = false;
+                }
                 if shared.ready.is_empty() && !self.recheck_blocked {
                     shared.driver_waker = Some(cx.waker().clone());
                     return Poll::Pending;
@@ -971,6 +990,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
     }
 
     fn next_wakeup(&self) -> Option<Instant> {
+        if self.closing {
+            return self.close_by;
+        }
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| {
             next = Some(next.map_or(t, |n| n.min(t)));
@@ -1004,7 +1026,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             return true;
         }
         match &mut self.timer {
-            Some((armed, _)) if *armed == at => {}
+            // An armed timer that fires no later is kept: when it fires, `on_timer` finds
+            // nothing due and the next turn arms the later time. Re-arming on every read
+            // (which moves the keepalive time) would cost a timer per read.
+            Some((armed, _)) if *armed <= at => {}
             timer => *timer = Some((at, glommio::timer::Timer::new(at - now))),
         }
         let Some((_, timer)) = self.timer.as_mut() else {
