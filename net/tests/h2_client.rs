@@ -405,3 +405,45 @@ fn shutdown_drains_in_flight_calls_then_closes() {
     });
     server.stop();
 }
+
+/// A client that never reads must not make the server buffer without bound: the
+/// handler's `send` stops returning once the windows, its budget and the socket are full.
+#[test]
+fn slow_reader_blocks_the_sender() {
+    use std::sync::atomic::Ordering;
+
+    let server = TestServer::start();
+    run(async {
+        let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        // Default (64 KiB) windows and no reading at all.
+        let (send, conn) = h2::client::handshake(tcp).await.unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut send = send.ready().await.unwrap();
+        let (response, mut body) = send
+            .send_request(request("/test.Echo/Flood", &[]), false)
+            .unwrap();
+        body.send_data(grpc_frame(b""), true).unwrap();
+        let _response = response.await.unwrap();
+        // Poll until the count stops moving (bounded), then check the bound.
+        let mut last = u64::MAX;
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let now = common::FLOOD_SENT.load(Ordering::SeqCst);
+            if now == last && now > 0 {
+                break;
+            }
+            last = now;
+        }
+        let sent = common::FLOOD_SENT.load(Ordering::SeqCst);
+        assert!(sent > 0, "the handler never ran");
+        // 64 KiB window + 256 KiB call budget + 1 MiB high water + socket buffers: far
+        // below the 64 MiB an unbounded queue would reach in that time.
+        assert!(
+            sent * 64 * 1024 < 64 << 20,
+            "sent {sent} messages to a client that reads nothing"
+        );
+    });
+    server.stop();
+}

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -11,6 +12,9 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use ringkv_net::grpc::{Code, Status};
 use ringkv_net::server::{Call, Router, ServerConfig, serve_connection};
+
+/// Messages `Flood` managed to queue (its `send` returned).
+pub static FLOOD_SENT: AtomicU64 = AtomicU64::new(0);
 
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -97,6 +101,7 @@ impl Drop for TestServer {
 /// - `ClientStream`: answers the concatenation of all requests.
 /// - `Fail`: INVALID_ARGUMENT with a message that needs percent-encoding.
 /// - `Metadata`: answers the `token` metadata value.
+/// - `Flood`: sends 64 KiB messages until the stream closes, counting in `FLOOD_SENT`.
 /// - `WaitDeadline`: waits until the call is over (deadline or cancel).
 pub fn test_router() -> Router {
     let mut router = Router::new();
@@ -146,6 +151,13 @@ pub fn test_router() -> Router {
     });
     router.unary("/test.Echo/Metadata", |metadata, _| async move {
         Ok(metadata.get("token").cloned().unwrap_or_default())
+    });
+    router.add("/test.Echo/Flood", |mut call: Call| async move {
+        let message = Bytes::from(vec![0u8; 64 * 1024]);
+        while call.responses.send(message.clone()).await.is_ok() {
+            FLOOD_SENT.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
     });
     router.add("/test.Echo/WaitDeadline", |mut call: Call| async move {
         call.responses.closed().await;
