@@ -74,9 +74,8 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let mut conn = Connection::new(io, already_read, router, config, Box::pin(shutdown));
-    let result = poll_fn(|cx| conn.poll(cx)).await;
-    conn.abandon_all();
-    result
+    // Dropping `conn` tells calls still running that the connection is gone.
+    poll_fn(|cx| conn.poll(cx)).await
 }
 
 struct Connection<IO> {
@@ -981,12 +980,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
 
     /// Every call still running learns the connection is gone.
     fn abandon_all(&mut self) {
-        let mut shared = self.shared.borrow_mut();
-        for slot in shared.slots.values_mut() {
-            slot.wire_done = true;
-            slot.abandon(Status::new(Code::Unavailable, "the connection closed"));
-        }
-        shared.slots.retain(|_, s| !s.handler_done);
+        abandon_slots(&mut self.shared.borrow_mut());
     }
 
     fn next_wakeup(&self) -> Option<Instant> {
@@ -1084,6 +1078,22 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             self.closing = true;
         }
     }
+}
+
+impl<IO> Drop for Connection<IO> {
+    /// Calls outlive a connection future that is dropped mid-way (its task cancelled):
+    /// they must learn that nobody will drain their queues, or a `send` would wait forever.
+    fn drop(&mut self) {
+        abandon_slots(&mut self.shared.borrow_mut());
+    }
+}
+
+fn abandon_slots(shared: &mut Shared) {
+    for slot in shared.slots.values_mut() {
+        slot.wire_done = true;
+        slot.abandon(Status::new(Code::Unavailable, "the connection closed"));
+    }
+    shared.slots.retain(|_, s| !s.handler_done);
 }
 
 /// The parts of a request's field block a gRPC server looks at.
