@@ -38,14 +38,71 @@ fn keep_alive_serves_pipelined_requests() {
 }
 
 #[test]
-fn http2_clients_get_a_goaway_until_grpc_lands() {
+fn grpc_health_check_answers_serving() {
+    use std::io::{Read, Write};
+
+    use bytes::{Bytes, BytesMut};
+    use ringkv_net::codec::{FrameReader, FrameWriter};
+    use ringkv_net::frame::{Frame, Settings, StreamId};
+    use ringkv_net::hpack::{Decoder, Encoder, Header};
+
     let dir = scratch_dir("h2");
     let mut server = Server::start(&base_args(&dir.join("data")));
-    let raw = exchange(server.client_addr, ringkv_net::sniff::HTTP2_PREFACE);
-    // Server preface (empty SETTINGS), then GOAWAY (type 7).
-    assert_eq!(&raw[..9], &[0, 0, 0, 4, 0, 0, 0, 0, 0]);
-    assert_eq!(raw[12], 7);
-    assert!(String::from_utf8_lossy(&raw).contains("not built yet"));
+    let mut stream = std::net::TcpStream::connect(server.client_addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    // A hand-made gRPC call: preface, SETTINGS, HEADERS, one empty request message.
+    let mut block = BytesMut::new();
+    let fields = [
+        Header::new(":method", "POST"),
+        Header::new(":scheme", "http"),
+        Header::new(":path", "/grpc.health.v1.Health/Check"),
+        Header::new("content-type", "application/grpc"),
+        Header::new("te", "trailers"),
+    ];
+    Encoder::new(4096).encode(&fields, &mut block);
+    let mut writer = FrameWriter::new();
+    writer.frame(&Frame::Settings(Settings::default()));
+    writer.headers(StreamId::new(1), block.freeze(), false);
+    writer.data(StreamId::new(1), Bytes::from_static(&[0, 0, 0, 0, 0]), true);
+    let mut request = ringkv_net::sniff::HTTP2_PREFACE.to_vec();
+    for chunk in writer.flush() {
+        request.extend_from_slice(&chunk);
+    }
+    stream.write_all(&request).unwrap();
+
+    let mut reader = FrameReader::new();
+    let mut decoder = Decoder::new(4096, 64 * 1024);
+    let mut buf = BytesMut::new();
+    let mut body = Vec::new();
+    let status = 'read: loop {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed before the trailers");
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some(frame) = reader.decode(&mut buf).unwrap() {
+            match frame {
+                Frame::Data(d) => body.extend_from_slice(&d.payload),
+                Frame::Headers(h) => {
+                    let fields = decoder.decode(&h.header_block).unwrap();
+                    if h.end_stream {
+                        let status = fields
+                            .iter()
+                            .find(|f| f.name.as_ref() == b"grpc-status")
+                            .map(|f| f.value.clone())
+                            .unwrap();
+                        break 'read status;
+                    }
+                }
+                _ => {}
+            }
+        }
+    };
+    assert_eq!(status.as_ref(), b"0");
+    // HealthCheckResponse { status: SERVING }.
+    assert_eq!(body, [0, 0, 0, 0, 2, 0x08, 0x01]);
+    drop(stream);
     assert!(server.stop().success());
 }
 

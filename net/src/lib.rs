@@ -8,7 +8,8 @@
 //!
 //! Layers, bottom up: `frame` (one file per RFC 9113 frame type), `hpack` (RFC 7541),
 //! `codec` (bytes ↔ frames), `proto` (stream states, flow control, flood limits), `grpc`
-//! (status codes and messages); `http1`
+//! (status codes, message framing, metadata), `server` (the connection driver and call
+//! dispatch, on glommio); `http1`
 //! and `sniff` serve the HTTP/1.1 side of the same port.
 
 pub mod codec;
@@ -17,4 +18,5 @@ pub mod grpc;
 pub mod hpack;
 pub mod http1;
 pub mod proto;
+pub mod server;
 pub mod sniff;

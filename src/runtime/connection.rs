@@ -28,7 +28,7 @@ pub async fn serve(mut stream: TcpStream, shutdown: Shutdown, info: Arc<ServerIn
         }
     };
     match protocol {
-        Protocol::Http2 => crate::grpc::serve(stream).await,
+        Protocol::Http2 => crate::grpc::serve(stream, buf, shutdown, crate::grpc::router()).await,
         Protocol::Http1 => crate::http::serve(stream, buf, shutdown, info).await,
     }
 }

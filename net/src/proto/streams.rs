@@ -87,6 +87,10 @@ impl Streams {
         self.streams.get(&id)
     }
 
+    pub fn get_mut(&mut self, id: StreamId) -> Option<&mut Stream> {
+        self.streams.get_mut(&id)
+    }
+
     pub fn active(&self) -> usize {
         self.streams.len()
     }

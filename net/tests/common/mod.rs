@@ -1,0 +1,188 @@
+//! A test server: our driver on a glommio executor in its own thread, listening on
+//! 127.0.0.1 port 0, with a few test services; and helpers for raw frame exchanges.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use ringkv_net::grpc::{Code, Status};
+use ringkv_net::server::{Call, Router, ServerConfig, serve_connection};
+
+/// Messages `Flood` managed to queue (its `send` returned).
+pub static FLOOD_SENT: AtomicU64 = AtomicU64::new(0);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        TestServer::with_config(ServerConfig::default())
+    }
+
+    pub fn with_config(config: ServerConfig) -> TestServer {
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let thread = std::thread::spawn(move || {
+            let ex = glommio::LocalExecutorBuilder::default()
+                .spawn(move || async move {
+                    let listener = glommio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                    addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                    let router = Rc::new(test_router());
+                    let mut connections = Vec::new();
+                    loop {
+                        let mut stopped = stop_rx.clone();
+                        let accepted = futures_lite::future::or(
+                            async { Some(listener.accept().await) },
+                            async {
+                                let _ = stopped.wait_for(|v| *v).await;
+                                None
+                            },
+                        )
+                        .await;
+                        let Some(Ok(stream)) = accepted else { break };
+                        let router = router.clone();
+                        let config = config.clone();
+                        let mut shutdown = stop_rx.clone();
+                        connections.push(glommio::spawn_local(async move {
+                            let _ = serve_connection(stream, &[], router, config, async move {
+                                let _ = shutdown.wait_for(|v| *v).await;
+                            })
+                            .await;
+                        }));
+                    }
+                    for c in connections {
+                        c.await;
+                    }
+                })
+                .unwrap();
+            ex.join().unwrap();
+        });
+        let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        TestServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Starts the graceful shutdown of the listener and every connection.
+    pub fn trigger_shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Shuts down and waits (bounded by the drivers' grace period) for the thread.
+    pub fn stop(mut self) {
+        self.trigger_shutdown();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// The test services:
+/// - `Unary`: echoes the request.
+/// - `ServerStream`: request `count: u32, size: u32` (big-endian); answers `count`
+///   messages of `size` octets, message `i` filled with `i as u8`.
+/// - `Bidi`: echoes each message as it arrives.
+/// - `ClientStream`: answers the concatenation of all requests.
+/// - `Fail`: INVALID_ARGUMENT with a message that needs percent-encoding.
+/// - `Metadata`: answers the `token` metadata value.
+/// - `Flood`: sends 64 KiB messages until the stream closes, counting in `FLOOD_SENT`.
+/// - `WaitDeadline`: waits until the call is over (deadline or cancel).
+pub fn test_router() -> Router {
+    let mut router = Router::new();
+    router.health(&["test.Echo"]);
+    router.unary("/test.Echo/Unary", |_, request| async move { Ok(request) });
+    router.add("/test.Echo/ServerStream", |mut call: Call| async move {
+        let Some(Ok(request)) = call.requests.next().await else {
+            return Err(Status::new(Code::InvalidArgument, "no request"));
+        };
+        let (count, size) = match request.as_ref() {
+            [a, b, c, d, e, f, g, h] => (
+                u32::from_be_bytes([*a, *b, *c, *d]),
+                u32::from_be_bytes([*e, *f, *g, *h]) as usize,
+            ),
+            _ => return Err(Status::new(Code::InvalidArgument, "bad request")),
+        };
+        for i in 0..count {
+            let message = Bytes::from(vec![i as u8; size]);
+            if call.responses.send(message).await.is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    });
+    router.add("/test.Echo/Bidi", |mut call: Call| async move {
+        while let Some(message) = call.requests.next().await {
+            let message = message?;
+            if call.responses.send(message).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    });
+    router.add("/test.Echo/ClientStream", |mut call: Call| async move {
+        let mut all = BytesMut::new();
+        while let Some(message) = call.requests.next().await {
+            all.extend_from_slice(&message?);
+        }
+        let _ = call.responses.send(all.freeze()).await;
+        Ok(())
+    });
+    router.unary("/test.Echo/Fail", |_, _| async move {
+        Err(Status::new(
+            Code::InvalidArgument,
+            "bad thing: 100% wrong\n",
+        ))
+    });
+    router.unary("/test.Echo/Metadata", |metadata, _| async move {
+        Ok(metadata.get("token").cloned().unwrap_or_default())
+    });
+    router.add("/test.Echo/Flood", |mut call: Call| async move {
+        let message = Bytes::from(vec![0u8; 64 * 1024]);
+        while call.responses.send(message.clone()).await.is_ok() {
+            FLOOD_SENT.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    });
+    router.add("/test.Echo/WaitDeadline", |mut call: Call| async move {
+        call.responses.closed().await;
+        Ok(())
+    });
+    router
+}
+
+/// A gRPC length-prefixed message.
+pub fn grpc_frame(message: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(5 + message.len());
+    b.put_u8(0);
+    b.put_u32(message.len() as u32);
+    b.extend_from_slice(message);
+    b.freeze()
+}
+
+/// Splits a response body into its messages.
+pub fn grpc_messages(mut body: &[u8]) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    while body.len() >= 5 {
+        let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+        out.push(Bytes::copy_from_slice(&body[5..5 + len]));
+        body = &body[5 + len..];
+    }
+    assert!(body.is_empty(), "trailing partial message");
+    out
+}
