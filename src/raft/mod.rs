@@ -1,0 +1,76 @@
+//! The raft core: one raft-rs `RawNode` over the WAL (`ringkv_wal::WalStorage`), driven on the
+//! raft core's executor (core 0) by one explicit Ready loop ([`node`]), and a cheap, `Send`
+//! [`RaftHandle`] every core uses to propose, ask for a read index and read the status.
+//!
+//! It knows nothing of the store or of gRPC: committed entries go to a [`StateMachine`], and
+//! whatever that returns for an entry goes back to the core that proposed it. Exactly one
+//! thread (the raft core's) ever calls the state machine, so it may be `!Send`.
+//!
+//! Starting it:
+//! ```ignore
+//! let config = RaftConfig::new(member_id, vec![member_id], data_dir.wal_dir());
+//! let (handle, inbox) = raft::channel(&config);   // before the executors start
+//! // on core 0:
+//! let node = RaftNode::open(config, state_machine, inbox)?;
+//! let task = glommio::spawn_local(node.run());      // Ok(()) after handle.stop()
+//! // on every core: handle.clone().propose(bytes).await, .read_index().await, .status()
+//! ```
+//!
+//! Channel choice: requests travel over one flume MPSC channel rather than glommio's SPSC
+//! shared channels, because the handle must be `Clone + Send` for any task on any core, and
+//! glommio wakers accept remote wakeups (a foreign `wake` queues the waker on the owning
+//! executor and kicks its ring), so the raft core sleeps in its own reactor and the sender's
+//! reply future in its own; the raft core drains everything queued in one turn (the batch).
+
+mod config;
+mod error;
+mod handle;
+mod logger;
+mod node;
+mod proposals;
+mod read_index;
+
+pub use config::{ConfigError, RaftConfig};
+pub use error::{ProposeError, RaftError};
+pub use handle::{RaftHandle, RaftInbox, RaftRole, RaftStatus, channel};
+pub use node::RaftNode;
+
+use bytes::Bytes;
+use raft::eraftpb::Entry;
+
+/// What committed entries are applied to (the store, for the server; a vector in tests).
+///
+/// Entries arrive in index order, each exactly once across restarts as long as
+/// [`StateMachine::applied_index`] reports what was durably applied: the node starts raft with
+/// `applied` = that index, so older entries are never handed over again.
+pub trait StateMachine {
+    /// What a proposer gets back for its entry.
+    type Output: Send + 'static;
+
+    /// Applies a batch of committed entries: normal entries (including the empty ones raft
+    /// appends when a leader is elected) and conf changes, which raft has already applied to
+    /// its own configuration. An implementation writes the batch in ONE store transaction,
+    /// together with the last entry's (index, term) as its consistent index.
+    ///
+    /// Returns one slot per entry: `Some(output)` for the proposer, `None` for entries
+    /// nobody waits for (a proposer whose entry yields `None` gets
+    /// [`ProposeError::Dropped`]). An entry's `context` holds the node's 8-byte proposal id,
+    /// not client data; the state machine reads `data` only.
+    ///
+    /// There is no error path: a state machine that cannot persist must stop the process
+    /// (etcd panics on a backend write failure), because raft has already committed the
+    /// entries and continuing would diverge.
+    fn apply(&mut self, entries: &[Entry]) -> Vec<Option<Self::Output>>;
+
+    /// The last applied index that is durable (the store's consistent index): the restart
+    /// point.
+    fn applied_index(&self) -> u64;
+
+    /// Called before the node records a raft snapshot at the applied index, after which
+    /// the WAL entries up to it may be purged: the implementation must make everything it
+    /// applied durable before returning. The bytes become the snapshot's data (empty is
+    /// fine for a single member, whose store file is the state).
+    fn snapshot(&mut self) -> Bytes {
+        Bytes::new()
+    }
+}
