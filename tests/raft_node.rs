@@ -420,3 +420,48 @@ fn snapshots_purge_the_wal_and_restart_from_them() {
     expected.extend(items(0..3));
     assert_eq!(datas(&sm.state.lock().unwrap()), expected);
 }
+
+#[test]
+fn concurrent_reads_share_one_read_index_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let sm = VecMachine::default();
+    let node = start(config(dir.path()), sm.clone());
+    assert!(propose_all(&node.handle, items(0..1))[0].is_ok());
+    let h = node.handle.clone();
+    let gate = sm.gate.clone();
+    const N: usize = 50;
+    let (before, gated_index, reads) = on_client(move || async move {
+        let gated = glommio::spawn_local({
+            let h = h.clone();
+            async move { h.propose(b"gate".to_vec()).await }
+        });
+        while !gate.entered.load(Ordering::SeqCst) {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        let before = h.status();
+        let tasks: Vec<_> = (0..N)
+            .map(|_| {
+                let h = h.clone();
+                glommio::spawn_local(async move { h.read_index().await })
+            })
+            .collect();
+        while h.queued() < N {
+            glommio::executor().yield_task_queue_now().await;
+        }
+        gate.open();
+        let gated_index = gated.await;
+        let mut reads = Vec::new();
+        for t in tasks {
+            reads.push(t.await);
+        }
+        (before, gated_index, reads)
+    });
+    let gated_index = gated_index.unwrap();
+    for r in &reads {
+        // The reads arrived after the gate entry was committed: they must see it.
+        assert!(*r.as_ref().unwrap() >= gated_index, "{r:?} < {gated_index}");
+    }
+    let rounds = node.handle.status().read_rounds - before.read_rounds;
+    assert_eq!(rounds, 1, "{N} reads took {rounds} ReadIndex rounds");
+    node.stop();
+}

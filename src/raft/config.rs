@@ -38,6 +38,8 @@ pub enum ConfigError {
     ElectionTicks(usize),
     #[error("heartbeat interval must not be zero")]
     Heartbeat,
+    #[error("member {0:?} is not in --initial-cluster")]
+    UnknownMember(String),
 }
 
 impl RaftConfig {
@@ -58,6 +60,24 @@ impl RaftConfig {
             request_timeout: Duration::from_secs(5)
                 + heartbeat_interval * election_ticks as u32 * 2,
         }
+    }
+
+    /// The config of member `name` of `--initial-cluster` (name, peer URL pairs), with every
+    /// member ID derived from the peer URLs and `--initial-cluster-token` as etcd does.
+    pub fn from_initial_cluster(
+        name: &str,
+        initial_cluster: &[(String, String)],
+        token: &str,
+        wal_dir: impl Into<PathBuf>,
+    ) -> Result<RaftConfig, ConfigError> {
+        let (members, _cluster_id) = crate::cluster::initial_members(initial_cluster, token);
+        let id = members
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.id)
+            .ok_or_else(|| ConfigError::UnknownMember(name.to_owned()))?;
+        let voters = members.iter().map(|m| m.id).collect();
+        Ok(RaftConfig::new(id, voters, wal_dir))
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -93,6 +113,20 @@ mod tests {
         assert_eq!(
             RaftConfig::new(7, vec![8], "/x").validate(),
             Err(ConfigError::NotAVoter(7))
+        );
+    }
+
+    #[test]
+    fn member_id_from_initial_cluster_matches_etcd() {
+        let cluster = [("default".to_owned(), "http://127.0.0.1:24380".to_owned())];
+        let c =
+            RaftConfig::from_initial_cluster("default", &cluster, "etcd-cluster", "/x").unwrap();
+        // What etcd 3.4.23 logged as local-member-id for these flags.
+        assert_eq!(format!("{:x}", c.id), "b5179d13d0285315");
+        assert_eq!(c.initial_voters, vec![c.id]);
+        assert_eq!(
+            RaftConfig::from_initial_cluster("other", &cluster, "etcd-cluster", "/x").unwrap_err(),
+            ConfigError::UnknownMember("other".into())
         );
     }
 }

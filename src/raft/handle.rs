@@ -76,6 +76,8 @@ pub struct RaftStatus {
     /// fewer syncs than proposals).
     pub readies: u64,
     pub syncs: u64,
+    /// raft ReadIndex rounds started (many readers share one).
+    pub read_rounds: u64,
     pub stopped: bool,
 }
 
@@ -90,6 +92,7 @@ pub(crate) struct Shared {
     pub(crate) role: AtomicU8,
     pub(crate) readies: AtomicU64,
     pub(crate) syncs: AtomicU64,
+    pub(crate) read_rounds: AtomicU64,
     pub(crate) stopped: AtomicBool,
 }
 
@@ -185,6 +188,7 @@ impl<O: Send + 'static> RaftHandle<O> {
             role: RaftRole::from_u8(s.role.load(Ordering::Relaxed)),
             readies: s.readies.load(Ordering::Relaxed),
             syncs: s.syncs.load(Ordering::Relaxed),
+            read_rounds: s.read_rounds.load(Ordering::Relaxed),
             stopped: s.stopped.load(Ordering::Acquire),
         }
     }

@@ -192,11 +192,13 @@ impl<S: StateMachine> RaftNode<S> {
                 next_tick = now + interval;
             }
             self.propose_parked();
-            if let Some(ctx) = self
-                .ready_for_reads()
-                .then(|| self.reads.start_round(self.ticks))
-                && let Some(ctx) = ctx
+            if self.ready_for_reads()
+                && let Some(ctx) = self.reads.start_round(self.ticks)
             {
+                self.inbox
+                    .shared
+                    .read_rounds
+                    .fetch_add(1, Ordering::Relaxed);
                 self.node.read_index(ctx);
             }
 
@@ -365,12 +367,15 @@ impl<S: StateMachine> RaftNode<S> {
             self.conf_state = conf_state;
         }
         let mut outputs = self.sm.apply(&entries).into_iter();
+        // Published before anyone is answered: a proposer that got its result and then
+        // reads `status().applied` or calls `wait_applied` must see its own entry.
+        self.applied = last;
+        self.publish();
+        self.inbox.shared.applied.store(last, Ordering::Release);
         for e in &entries {
             self.proposals.answer(e, outputs.next().flatten());
         }
         self.proposals.fail_through(last);
-        self.applied = last;
-        self.inbox.shared.applied.store(last, Ordering::Release);
         Ok(())
     }
 
