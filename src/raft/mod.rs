@@ -6,14 +6,20 @@
 //! whatever that returns for an entry goes back to the core that proposed it. Exactly one
 //! thread (the raft core's) ever calls the state machine, so it may be `!Send`.
 //!
-//! Starting it:
+//! Starting it (the server's runtime wires this; `tests/raft_node.rs` does it by hand):
 //! ```ignore
-//! let config = RaftConfig::new(member_id, vec![member_id], data_dir.wal_dir());
-//! let (handle, inbox) = raft::channel(&config);   // before the executors start
-//! // on core 0:
-//! let node = RaftNode::open(config, state_machine, inbox)?;
-//! let task = glommio::spawn_local(node.run());      // Ok(()) after handle.stop()
-//! // on every core: handle.clone().propose(bytes).await, .read_index().await, .status()
+//! let config = RaftConfig::from_initial_cluster(&name, &initial_cluster, &token, data_dir.wal_dir())?;
+//! let (handle, inbox) = raft::channel::<MyOutput>(&config); // before the executors start
+//! // on core 0 (the raft core):
+//! let node = RaftNode::open(config, state_machine, inbox)?; // opens/bootstraps the WAL, campaigns
+//! let raft_task = glommio::spawn_local(node.run());
+//! // on every core, from any task (a clone per core or per connection):
+//! let output = handle.propose(request_bytes).await?;        // committed + applied
+//! let index = handle.read_index().await?;                    // then read local state
+//! let status = handle.status();                              // atomics, no hop
+//! // shutdown: fails everything pending with `etcdserver: server stopped`
+//! handle.stop();
+//! raft_task.await?;
 //! ```
 //!
 //! Channel choice: requests travel over one flume MPSC channel rather than glommio's SPSC

@@ -157,9 +157,10 @@ impl<S: StateMachine> RaftNode<S> {
         let interval = self.config.heartbeat_interval;
         let mut next_tick = Instant::now() + interval;
         loop {
-            // Wait for work unless raft already has some (a Ready, or a snapshot marker to
-            // make durable).
-            let first = if self.node.has_ready() || self.purge_pending {
+            // Wait for a request or the next tick unless there is work already.
+            // Clients share core 0 with raft: let them run between turns when raft is busy.
+            glommio::yield_if_needed().await;
+            let first = if self.has_work() {
                 None
             } else {
                 let wait = next_tick.saturating_duration_since(Instant::now());
@@ -209,6 +210,15 @@ impl<S: StateMachine> RaftNode<S> {
             }
             self.publish();
         }
+    }
+
+    /// Work that needs no new request: a Ready, a snapshot marker to make durable, or
+    /// requests that waited for leadership (or for a leader's first commit) and can go now.
+    fn has_work(&self) -> bool {
+        self.node.has_ready()
+            || self.purge_pending
+            || (self.reads.has_queued() && self.ready_for_reads())
+            || (self.proposals.has_parked() && self.node.raft.state == StateRole::Leader)
     }
 
     /// Takes one request; true for a stop.

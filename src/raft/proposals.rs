@@ -51,6 +51,10 @@ impl<O> Proposals<O> {
         self.parked.push((data, reply));
     }
 
+    pub(crate) fn has_parked(&self) -> bool {
+        !self.parked.is_empty()
+    }
+
     pub(crate) fn take_parked(&mut self) -> Vec<(Vec<u8>, Reply<O>)> {
         std::mem::take(&mut self.parked)
     }

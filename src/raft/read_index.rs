@@ -45,6 +45,10 @@ impl ReadIndexBatches {
         self.queued.push(reply);
     }
 
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.queued.is_empty()
+    }
+
     pub(crate) fn wait_applied(&mut self, index: u64, reply: Reply<u64>) {
         self.until_applied.entry(index).or_default().push(Waiting {
             reply,
