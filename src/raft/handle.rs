@@ -24,6 +24,40 @@ pub struct RaftInbox<O> {
     pub(crate) shared: Arc<Shared>,
 }
 
+impl<O> RaftInbox<O> {
+    /// Marks the node stopped and fails every request still queued. Requests sent after
+    /// this see `stopped` (see `RaftHandle::ask`).
+    pub(crate) fn close(&self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        for request in self.rx.drain() {
+            request.fail(ProposeError::Stopped);
+        }
+    }
+}
+
+impl<O> Drop for RaftInbox<O> {
+    /// Also on a crash-like drop (the node's task dropped mid-flight): queued requests hold
+    /// reply senders the channel would otherwise keep alive while any handle lives.
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl<O> Request<O> {
+    pub(crate) fn fail(self, error: ProposeError) {
+        // The requester may be gone already; nothing to tell then.
+        match self {
+            Request::Propose { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Request::ReadIndex { reply } | Request::WaitApplied { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Request::Stop => {}
+        }
+    }
+}
+
 /// This node's role in its raft group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RaftRole {
@@ -197,13 +231,19 @@ impl<O: Send + 'static> RaftHandle<O> {
         &self,
         request: impl FnOnce(Reply<T>) -> Request<O>,
     ) -> Result<T, ProposeError> {
-        if self.shared.stopped.load(Ordering::Acquire) {
+        if self.shared.stopped.load(Ordering::SeqCst) {
             return Err(ProposeError::Stopped);
         }
         let (reply, answer) = flume::bounded(1);
         self.tx
             .send(request(reply))
             .map_err(|_| ProposeError::Stopped)?;
+        if self.shared.stopped.load(Ordering::SeqCst) {
+            // The node closed its inbox around our send: the request was either answered
+            // before, or failed by the close, or landed after the close's drain and will
+            // never be taken. Only the first has an answer to wait for.
+            return answer.try_recv().unwrap_or(Err(ProposeError::Stopped));
+        }
         let timeout = async {
             glommio::timer::sleep(self.request_timeout).await;
             Err(if self.shared.leader.load(Ordering::Relaxed) == 0 {

@@ -422,27 +422,11 @@ impl<S: StateMachine> RaftNode<S> {
 
     fn fail_pending(&mut self) {
         let shared = &self.inbox.shared;
-        shared.stopped.store(true, Ordering::Release);
         shared.leader.store(0, Ordering::Relaxed);
         shared.set_role(RaftRole::Follower);
-        for request in self.inbox.rx.drain() {
-            fail(request);
-        }
+        self.inbox.close();
         self.proposals.fail_all(ProposeError::Stopped);
         self.reads.fail_all(ProposeError::Stopped);
-    }
-}
-
-fn fail<O>(request: Request<O>) {
-    // The requester may be gone already; nothing to tell then.
-    match request {
-        Request::Propose { reply, .. } => {
-            let _ = reply.send(Err(ProposeError::Stopped));
-        }
-        Request::ReadIndex { reply } | Request::WaitApplied { reply, .. } => {
-            let _ = reply.send(Err(ProposeError::Stopped));
-        }
-        Request::Stop => {}
     }
 }
 
