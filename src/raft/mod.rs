@@ -28,6 +28,13 @@
 //! executor and kicks its ring), so the raft core sleeps in its own reactor and the sender's
 //! reply future in its own; the raft core drains everything queued in one turn (the batch).
 
+//! Not yet (single member only): a peer transport (`RaftNode::send` is the seam), forwarding
+//! proposals from a follower (they wait here for leadership or their timeout), restoring
+//! the state machine from a leader's snapshot, and persisting the ConfState with the state
+//! machine's applied index (conf changes between the WAL snapshot and `applied` would not be
+//! re-delivered on restart). If the node's task is dropped while a WAL sync runs (a
+//! crash-like teardown; `stop` never does this), glommio's blocking thread logs a panic.
+
 mod config;
 mod error;
 mod handle;
