@@ -579,3 +579,17 @@ fn unanswered_requests_time_out_with_etcds_message() {
     );
     node.stop();
 }
+
+#[test]
+fn a_store_ahead_of_the_wal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sm = VecMachine::default();
+    sm.state.lock().unwrap().applied_index = 1000;
+    let c = config(dir.path());
+    let (_handle, inbox) = channel::<u64>(&c);
+    match RaftNode::open(c, sm, inbox) {
+        Err(RaftError::AppliedOutOfRange { applied, .. }) => assert_eq!(applied, 1000),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("opened a WAL that lacks entries the store applied"),
+    }
+}
