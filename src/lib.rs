@@ -17,6 +17,7 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod logging;
+pub mod raft;
 pub mod runtime;
 pub mod server;
 pub mod service;

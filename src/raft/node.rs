@@ -1,0 +1,438 @@
+//! [`RaftNode`]: the `RawNode` on the raft core and its Ready loop. Everything that touches
+//! replicated state happens in [`RaftNode::run`]'s loop, in this order each turn:
+//!
+//! 1. take every request queued for the raft core (one batch: group commit);
+//! 2. tick if a heartbeat interval has passed; propose; start one ReadIndex round;
+//! 3. [`RaftNode::handle_ready`]: send messages, persist entries + HardState, **one
+//!    fdatasync** (off the executor thread), apply committed entries in one state machine
+//!    batch, answer proposers and readers, advance.
+//!
+//! While a sync is in flight the loop is parked on it, so proposals arriving meanwhile wait
+//! in the channel and all go into the next Ready.
+
+use std::time::Instant;
+
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message};
+use raft::{RawNode, StateRole, Storage};
+use ringkv_wal::{FileDir, Options, WalStorage};
+
+use super::StateMachine;
+use super::config::RaftConfig;
+use super::error::{ProposeError, RaftError};
+use super::handle::{RaftInbox, RaftRole, Request};
+use super::logger::raft_logger;
+use super::proposals::Proposals;
+use super::read_index::ReadIndexBatches;
+
+use std::sync::atomic::Ordering;
+
+/// The raft node. Lives on the raft core; see the module docs.
+pub struct RaftNode<S: StateMachine> {
+    node: RawNode<WalStorage<FileDir>>,
+    sm: S,
+    inbox: RaftInbox<S::Output>,
+    config: RaftConfig,
+    proposals: Proposals<S::Output>,
+    reads: ReadIndexBatches,
+    /// Membership as of `applied` (raft-rs does not expose its own).
+    conf_state: ConfState,
+    applied: u64,
+    snapshot_index: u64,
+    /// A snapshot marker was written; purge the WAL once a sync has made it durable.
+    purge_pending: bool,
+    ticks: u64,
+}
+
+impl<S: StateMachine> RaftNode<S> {
+    /// Opens the WAL (bootstrapping a new cluster on an empty one), starts raft at the state
+    /// machine's applied index, and campaigns at once when this member is the only voter.
+    /// Blocking file I/O: call it once, at start-up, on the raft core.
+    pub fn open(
+        config: RaftConfig,
+        sm: S,
+        inbox: RaftInbox<S::Output>,
+    ) -> Result<RaftNode<S>, RaftError> {
+        config.validate()?;
+        let dir = FileDir::new(&config.wal_dir).map_err(|source| RaftError::WalDir {
+            dir: config.wal_dir.clone(),
+            source,
+        })?;
+        let options = Options {
+            segment_size: config.wal_segment_size,
+            max_wals: config.max_wals,
+        };
+        let mut storage = WalStorage::open(dir, options)?;
+        let initial = storage.initial_state()?;
+        if initial.conf_state == ConfState::default() && storage.last_index()? == 0 {
+            let conf_state = ConfState {
+                voters: config.initial_voters.clone(),
+                ..Default::default()
+            };
+            storage.initialize_with_conf_state(conf_state)?;
+            storage.sync()?;
+            tracing::info!(
+                member = %format!("{:x}", config.id),
+                voters = ?config.initial_voters.iter().map(|v| format!("{v:x}")).collect::<Vec<_>>(),
+                "bootstrapped a new raft group"
+            );
+        }
+
+        let first = storage.first_index()?;
+        let last = storage.last_index()?;
+        let applied = sm.applied_index();
+        if applied + 1 < first || applied > last {
+            return Err(RaftError::AppliedOutOfRange {
+                applied,
+                first: first - 1,
+                last,
+            });
+        }
+        let state = storage.initial_state()?;
+        if applied > state.hard_state.commit {
+            // The commit index in the HardState may lag (it is synced with the next Ready),
+            // but anything the state machine applied was committed.
+            storage.set_commit(applied)?;
+            storage.sync()?;
+        }
+        let conf_state = state.conf_state;
+
+        let raft_config = raft::Config {
+            id: config.id,
+            election_tick: config.election_ticks,
+            heartbeat_tick: 1,
+            applied,
+            pre_vote: true,
+            check_quorum: true,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            ..Default::default()
+        };
+        let logger = raft_logger(config.id);
+        let mut node = RawNode::new(&raft_config, storage, &logger)?;
+        if conf_state.voters == [config.id] && conf_state.learners.is_empty() {
+            // A single voter need not wait an election timeout: it wins at once.
+            node.campaign()?;
+        }
+        tracing::info!(
+            member = %format!("{:x}", config.id),
+            applied,
+            first_index = first,
+            last_index = last,
+            term = node.raft.term,
+            "raft node started"
+        );
+        let node = RaftNode {
+            node,
+            sm,
+            inbox,
+            proposals: Proposals::new(),
+            reads: ReadIndexBatches::new(),
+            conf_state,
+            applied,
+            snapshot_index: first - 1,
+            purge_pending: false,
+            ticks: 0,
+            config,
+        };
+        node.publish();
+        node.inbox.shared.applied.store(applied, Ordering::Release);
+        Ok(node)
+    }
+
+    /// Runs the Ready loop until [`RaftHandle::stop`](super::RaftHandle::stop), every handle
+    /// is dropped, or a fatal error (WAL I/O, a committed entry that does not decode). On
+    /// return every pending request has failed with [`ProposeError::Stopped`].
+    pub async fn run(mut self) -> Result<(), RaftError> {
+        let result = self.serve().await;
+        match &result {
+            Ok(()) => tracing::info!("raft node stopped"),
+            Err(e) => tracing::error!(error = %e, "raft node stopped on a fatal error"),
+        }
+        self.fail_pending();
+        result
+    }
+
+    async fn serve(&mut self) -> Result<(), RaftError> {
+        let interval = self.config.heartbeat_interval;
+        let mut next_tick = Instant::now() + interval;
+        loop {
+            // Wait for a request or the next tick unless there is work already.
+            // Clients share core 0 with raft: let them run between turns when raft is busy.
+            glommio::yield_if_needed().await;
+            let first = if self.has_work() {
+                None
+            } else {
+                let wait = next_tick.saturating_duration_since(Instant::now());
+                let rx = &self.inbox.rx;
+                futures_lite::future::or(async { Some(rx.recv_async().await) }, async {
+                    glommio::timer::sleep(wait).await;
+                    None
+                })
+                .await
+            };
+            let mut stop = match first {
+                Some(Ok(request)) => self.take(request),
+                // Every handle is gone: nobody can ask anything any more.
+                Some(Err(_)) => true,
+                None => false,
+            };
+            // Everything else queued right now joins the same Ready.
+            while !stop && let Ok(request) = self.inbox.rx.try_recv() {
+                stop = self.take(request);
+            }
+            if stop {
+                return Ok(());
+            }
+
+            let now = Instant::now();
+            if now >= next_tick {
+                // Missed ticks (a slow sync) are dropped, as Go's ticker does, so a stall
+                // does not fire an election timeout's worth of ticks at once.
+                self.tick();
+                next_tick = now + interval;
+            }
+            self.propose_parked();
+            if self.ready_for_reads()
+                && let Some(ctx) = self.reads.start_round(self.ticks)
+            {
+                self.inbox
+                    .shared
+                    .read_rounds
+                    .fetch_add(1, Ordering::Relaxed);
+                self.node.read_index(ctx);
+            }
+
+            if self.node.has_ready() {
+                self.handle_ready().await?;
+            } else if self.purge_pending {
+                self.sync_wal().await?;
+            }
+            self.publish();
+        }
+    }
+
+    /// Work that needs no new request: a Ready, a snapshot marker to make durable, or
+    /// requests that waited for leadership (or for a leader's first commit) and can go now.
+    fn has_work(&self) -> bool {
+        self.node.has_ready()
+            || self.purge_pending
+            || (self.reads.has_queued() && self.ready_for_reads())
+            || (self.proposals.has_parked() && self.node.raft.state == StateRole::Leader)
+    }
+
+    /// Takes one request; true for a stop.
+    fn take(&mut self, request: Request<S::Output>) -> bool {
+        match request {
+            Request::Propose { data, reply } => self.propose(data, reply),
+            Request::ReadIndex { reply } => self.reads.queue(reply),
+            Request::WaitApplied { index, reply } => {
+                if self.applied >= index {
+                    let _ = reply.send(Ok(self.applied));
+                } else {
+                    self.reads.wait_applied(index, reply);
+                }
+            }
+            Request::Stop => return true,
+        }
+        false
+    }
+
+    fn propose(&mut self, data: Vec<u8>, reply: super::handle::Reply<S::Output>) {
+        if self.node.raft.state != StateRole::Leader {
+            // Forwarding to a remote leader needs to learn the entry's index there; until
+            // clustering lands, wait here to become leader (or for the proposer's timeout).
+            self.proposals.park(data, reply);
+            return;
+        }
+        let (id, context) = self.proposals.next_context();
+        match self.node.propose(context, data) {
+            Ok(()) => {
+                let index = self.node.raft.raft_log.last_index();
+                self.proposals.wait(index, id, reply);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "proposal dropped by raft");
+                let _ = reply.send(Err(ProposeError::Dropped));
+            }
+        }
+    }
+
+    fn propose_parked(&mut self) {
+        if self.node.raft.state != StateRole::Leader {
+            return;
+        }
+        for (data, reply) in self.proposals.take_parked() {
+            self.propose(data, reply);
+        }
+    }
+
+    /// raft silently drops a ReadIndex it cannot serve; do not start rounds it would drop.
+    fn ready_for_reads(&self) -> bool {
+        let raft = &self.node.raft;
+        match raft.state {
+            StateRole::Leader => raft.commit_to_current_term(),
+            _ => raft.leader_id != 0,
+        }
+    }
+
+    fn tick(&mut self) {
+        self.node.tick();
+        self.ticks += 1;
+        self.reads
+            .retry_stale(self.ticks, self.config.election_ticks as u64);
+        self.proposals.prune_parked();
+    }
+
+    /// One Ready, raft-rs style. See the module docs.
+    async fn handle_ready(&mut self) -> Result<(), RaftError> {
+        let mut rd = self.node.ready();
+        self.inbox.shared.readies.fetch_add(1, Ordering::Relaxed);
+
+        // A leader's appends go to followers in parallel with its own fsync.
+        self.send(rd.take_messages());
+
+        let has_snapshot = !rd.snapshot().is_empty();
+        if has_snapshot {
+            // Only a follower receives one, and there is no peer transport yet.
+            tracing::warn!(
+                index = rd.snapshot().get_metadata().index,
+                "received a raft snapshot; restoring the state machine from it is not implemented"
+            );
+            self.node.mut_store().apply_snapshot(rd.snapshot())?;
+        }
+        let store = self.node.mut_store();
+        store.append(rd.entries())?;
+        if let Some(hs) = rd.hs() {
+            store.set_hard_state(hs)?;
+        }
+        if rd.must_sync() || has_snapshot {
+            self.sync_wal().await?;
+        }
+
+        self.reads.on_read_states(rd.take_read_states());
+        self.send(rd.take_persisted_messages());
+        self.apply_committed(rd.take_committed_entries())?;
+
+        let mut light = self.node.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            // Durable with the next sync: the commit index is recoverable, the entries are
+            // already durable.
+            self.node.mut_store().set_commit(commit)?;
+        }
+        self.send(light.take_messages());
+        self.apply_committed(light.take_committed_entries())?;
+        self.node.advance_apply();
+
+        self.reads.on_applied(self.applied);
+        self.maybe_snapshot()?;
+        Ok(())
+    }
+
+    /// Everything appended so far becomes durable. The fdatasync blocks, so it runs on
+    /// glommio's blocking thread pool and the core keeps serving its own clients.
+    async fn sync_wal(&mut self) -> Result<(), RaftError> {
+        let job = self.node.mut_store().begin_sync()?;
+        let ticket = glommio::executor()
+            .spawn_blocking(move || job.run())
+            .await?;
+        self.node.mut_store().finish_sync(ticket);
+        self.inbox.shared.syncs.fetch_add(1, Ordering::Relaxed);
+        if self.purge_pending {
+            self.purge_pending = false;
+            let removed = self.node.mut_store().purge()?;
+            tracing::debug!(removed, "purged WAL segments covered by the snapshot");
+        }
+        Ok(())
+    }
+
+    /// The peer transport's seam: a single member has nobody to talk to.
+    fn send(&mut self, messages: Vec<Message>) {
+        for m in messages {
+            tracing::trace!(to = m.to, kind = ?m.get_msg_type(), "dropping raft message: no peer transport");
+        }
+    }
+
+    /// Applies one batch of committed entries: conf changes to raft first, then the whole
+    /// batch to the state machine, then answers each proposer.
+    fn apply_committed(&mut self, entries: Vec<Entry>) -> Result<(), RaftError> {
+        let Some(last) = entries.last().map(|e| e.index) else {
+            return Ok(());
+        };
+        for e in &entries {
+            let conf_state = match e.get_entry_type() {
+                EntryType::EntryNormal => continue,
+                EntryType::EntryConfChange => {
+                    let cc = ConfChange::parse_from_bytes(&e.data)
+                        .map_err(|err| conf_change_error(e, err))?;
+                    self.node.apply_conf_change(&cc)?
+                }
+                EntryType::EntryConfChangeV2 => {
+                    let cc = ConfChangeV2::parse_from_bytes(&e.data)
+                        .map_err(|err| conf_change_error(e, err))?;
+                    self.node.apply_conf_change(&cc)?
+                }
+            };
+            tracing::info!(index = e.index, ?conf_state, "applied a membership change");
+            self.conf_state = conf_state;
+        }
+        let mut outputs = self.sm.apply(&entries).into_iter();
+        // Published before anyone is answered: a proposer that got its result and then
+        // reads `status().applied` or calls `wait_applied` must see its own entry.
+        self.applied = last;
+        self.publish();
+        self.inbox.shared.applied.store(last, Ordering::Release);
+        for e in &entries {
+            self.proposals.answer(e, outputs.next().flatten());
+        }
+        self.proposals.fail_through(last);
+        Ok(())
+    }
+
+    /// Every `snapshot_count` applied entries: a snapshot marker at the applied index, so
+    /// the entries before it leave memory and their segments can be purged.
+    fn maybe_snapshot(&mut self) -> Result<(), RaftError> {
+        if self.applied - self.snapshot_index < self.config.snapshot_count.max(1) {
+            return Ok(());
+        }
+        let data = self.sm.snapshot();
+        self.node
+            .mut_store()
+            .create_snapshot(self.applied, self.conf_state.clone(), data)?;
+        tracing::info!(
+            index = self.applied,
+            previous = self.snapshot_index,
+            "created a raft snapshot"
+        );
+        self.snapshot_index = self.applied;
+        self.purge_pending = true;
+        Ok(())
+    }
+
+    fn publish(&self) {
+        let raft = &self.node.raft;
+        let shared = &self.inbox.shared;
+        shared.leader.store(raft.leader_id, Ordering::Relaxed);
+        shared.term.store(raft.term, Ordering::Relaxed);
+        shared
+            .commit
+            .store(raft.raft_log.committed, Ordering::Relaxed);
+        shared.set_role(RaftRole::from_raft(raft.state));
+    }
+
+    fn fail_pending(&mut self) {
+        let shared = &self.inbox.shared;
+        shared.leader.store(0, Ordering::Relaxed);
+        shared.set_role(RaftRole::Follower);
+        self.inbox.close();
+        self.proposals.fail_all(ProposeError::Stopped);
+        self.reads.fail_all(ProposeError::Stopped);
+    }
+}
+
+fn conf_change_error(e: &Entry, err: protobuf::ProtobufError) -> RaftError {
+    RaftError::ConfChange {
+        index: e.index,
+        reason: err.to_string(),
+    }
+}
