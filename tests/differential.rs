@@ -9,7 +9,8 @@
 //! revision (to aim compactions and historical reads), so two servers that agree get the same
 //! script; the first line where they disagree is reported.
 //!
-//! `etcd::transcript_matches_reference_etcd` is the sanity check (two fresh etcd members give
+//! Both transcripts are written to the scratch directory (kept on failure, or always with
+//! `RINGKV_KEEP_TRANSCRIPTS=1`). `etcd::transcript_matches_reference_etcd` is the sanity check (two fresh etcd members give
 //! identical transcripts); `ringkv::…` is the real test.
 
 mod common;
@@ -78,7 +79,9 @@ fn transcript_matches_reference_etcd(target: Target) {
             "the script never produced {error:?}"
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("RINGKV_KEEP_TRANSCRIPTS").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// Runs the whole script against `server` and returns the transcript.
