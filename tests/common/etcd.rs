@@ -42,7 +42,7 @@ impl Target {
     pub fn start_with(self, data_dir: &Path, extra_args: &[&str]) -> TestServer {
         let extra_args: Vec<String> = extra_args.iter().map(|&a| a.to_owned()).collect();
         let inner = match self {
-            Target::Etcd => Inner::Etcd(EtcdServer::start_with(data_dir, &extra_args)),
+            Target::Etcd => Inner::Etcd(EtcdServer::start(data_dir, &extra_args)),
             Target::Ringkv => {
                 let mut args = base_args(data_dir);
                 args.extend(extra_args.iter().cloned());
@@ -128,13 +128,9 @@ pub struct EtcdServer {
 }
 
 impl EtcdServer {
-    /// Starts a single-member etcd on `data_dir` with fresh loopback client and peer ports.
-    pub fn start(data_dir: &Path) -> EtcdServer {
-        EtcdServer::start_with(data_dir, &[])
-    }
-
-    /// As `start`, with `extra_args` appended to the command line.
-    pub fn start_with(data_dir: &Path, extra_args: &[String]) -> EtcdServer {
+    /// Starts a single-member etcd on `data_dir` with fresh loopback client and peer ports and
+    /// `extra_args` appended to its command line.
+    pub fn start(data_dir: &Path, extra_args: &[String]) -> EtcdServer {
         let fresh = !data_dir.join("member").exists();
         let mut failures = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
@@ -221,10 +217,6 @@ impl EtcdServer {
             "/health never answered true\n{}",
             server.log.join("\n")
         ))
-    }
-
-    pub fn endpoint(&self) -> String {
-        format!("http://{}", self.client_addr)
     }
 
     fn drain_log(&mut self) {

@@ -23,25 +23,14 @@ pub use etcd::{Target, TestServer};
 /// with `cargo nextest run --run-ignored all`).
 #[macro_export]
 macro_rules! for_both_targets {
-    ($($name:ident),+ $(,)?) => {
-        mod etcd {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name($crate::common::Target::Etcd)
-                }
-            )+
-        }
-        mod ringkv {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name($crate::common::Target::Ringkv)
-                }
-            )+
-        }
-    };
     (ignore_ringkv = $reason:literal; $($name:ident),+ $(,)?) => {
+        $crate::for_both_targets!(@ringkv_attr [ignore = $reason] $($name),+);
+    };
+    ($($name:ident),+ $(,)?) => {
+        // `any()` is never true: no attribute at all.
+        $crate::for_both_targets!(@ringkv_attr [cfg_attr(any(), ignore)] $($name),+);
+    };
+    (@ringkv_attr [$ringkv_attr:meta] $($name:ident),+) => {
         mod etcd {
             $(
                 #[test]
@@ -53,7 +42,7 @@ macro_rules! for_both_targets {
         mod ringkv {
             $(
                 #[test]
-                #[ignore = $reason]
+                #[$ringkv_attr]
                 fn $name() {
                     super::$name($crate::common::Target::Ringkv)
                 }
