@@ -13,6 +13,44 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
+pub mod etcd;
+#[allow(unused_imports)] // not every test binary drives both targets
+pub use etcd::{Target, TestServer};
+
+/// Instantiates each `fn name(target: Target)` in the calling test file twice: `etcd::name`
+/// and `ringkv::name`. With `ignore_ringkv = "reason";` first, the ringkv instances are
+/// `#[ignore]`d; delete that line in a test file to turn its ringkv tests on (or run them now
+/// with `cargo nextest run --run-ignored all`).
+#[macro_export]
+macro_rules! for_both_targets {
+    (ignore_ringkv = $reason:literal; $($name:ident),+ $(,)?) => {
+        $crate::for_both_targets!(@ringkv_attr [ignore = $reason] $($name),+);
+    };
+    ($($name:ident),+ $(,)?) => {
+        // `any()` is never true: no attribute at all.
+        $crate::for_both_targets!(@ringkv_attr [cfg_attr(any(), ignore)] $($name),+);
+    };
+    (@ringkv_attr [$ringkv_attr:meta] $($name:ident),+) => {
+        mod etcd {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name($crate::common::Target::Etcd)
+                }
+            )+
+        }
+        mod ringkv {
+            $(
+                #[test]
+                #[$ringkv_attr]
+                fn $name() {
+                    super::$name($crate::common::Target::Ringkv)
+                }
+            )+
+        }
+    };
+}
+
 /// Generous: CI shares 2 cores between the build, the tests and the servers.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -171,7 +209,8 @@ pub fn run_to_exit(args: &[String]) -> (ExitStatus, String) {
     (status, reader.join().unwrap_or_default())
 }
 
-fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+/// Polls `child` until it exits or `timeout` passes.
+pub fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(Some(status)) = child.try_wait() {

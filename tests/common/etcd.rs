@@ -1,0 +1,275 @@
+//! The reference server (Debian `etcd-server`, `/usr/bin/etcd`) and the [`Target`] switch that
+//! lets one end-to-end test run against real etcd and against ringkv.
+//!
+//! etcd cannot listen on port 0 and report what it got, so its client and peer ports are
+//! probed free (bind `127.0.0.1:0`, release) just before it starts; if another process takes
+//! one in between, etcd exits with "address already in use" and the start is retried on new
+//! ports. Readiness is etcd's own "serving client traffic" log line (written after the member
+//! has a leader and has published itself) followed by `/health` answering `true`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use super::{START_TIMEOUT, STOP_TIMEOUT, Server, base_args, forward_lines, wait_bounded};
+
+pub const ETCD_BIN: &str = "/usr/bin/etcd";
+pub const ETCDCTL_BIN: &str = "/usr/bin/etcdctl";
+
+/// How many times a start is retried when a probed port was taken in the meantime.
+const PORT_ATTEMPTS: usize = 5;
+
+/// Which server a test drives. Every test in `tests/etcdctl.rs`, `tests/differential.rs` and
+/// `tests/durability.rs` is written once against this switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The reference: Debian's `etcd` 3.4.23.
+    Etcd,
+    /// The binary under test.
+    Ringkv,
+}
+
+impl Target {
+    /// Starts a fresh server of this kind on `data_dir` (created if missing), ready for clients.
+    pub fn start(self, data_dir: &Path) -> TestServer {
+        self.start_with(data_dir, &[])
+    }
+
+    /// As `start`, with extra flags both servers share (e.g. `--quota-backend-bytes`).
+    pub fn start_with(self, data_dir: &Path, extra_args: &[&str]) -> TestServer {
+        let extra_args: Vec<String> = extra_args.iter().map(|&a| a.to_owned()).collect();
+        let inner = match self {
+            Target::Etcd => Inner::Etcd(EtcdServer::start(data_dir, &extra_args)),
+            Target::Ringkv => {
+                let mut args = base_args(data_dir);
+                args.extend(extra_args.iter().cloned());
+                Inner::Ringkv(Server::start(&args))
+            }
+        };
+        TestServer {
+            target: self,
+            data_dir: data_dir.to_owned(),
+            extra_args,
+            inner,
+        }
+    }
+}
+
+enum Inner {
+    Etcd(EtcdServer),
+    Ringkv(Server),
+    Stopped,
+}
+
+/// A running server of either kind; stopped (by PID) when dropped.
+pub struct TestServer {
+    pub target: Target,
+    pub data_dir: PathBuf,
+    extra_args: Vec<String>,
+    inner: Inner,
+}
+
+impl TestServer {
+    /// The client URL, e.g. `http://127.0.0.1:40123`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.client_addr())
+    }
+
+    pub fn client_addr(&self) -> SocketAddr {
+        match &self.inner {
+            Inner::Etcd(etcd) => etcd.client_addr,
+            Inner::Ringkv(server) => server.client_addr,
+            Inner::Stopped => panic!("server is stopped"),
+        }
+    }
+
+    /// Everything the server logged so far (for failure messages).
+    pub fn log(&mut self) -> String {
+        match &mut self.inner {
+            Inner::Etcd(etcd) => {
+                etcd.drain_log();
+                etcd.log.join("\n")
+            }
+            Inner::Ringkv(server) => server.log.join("\n"),
+            Inner::Stopped => String::new(),
+        }
+    }
+
+    /// SIGKILL: no chance to flush or clean up. Waits (bounded) until the process is gone.
+    pub fn kill(&mut self) {
+        match std::mem::replace(&mut self.inner, Inner::Stopped) {
+            Inner::Etcd(mut etcd) => etcd.stop_with(libc::SIGKILL),
+            Inner::Ringkv(mut server) => {
+                server.stop_with(libc::SIGKILL);
+            }
+            Inner::Stopped => {}
+        }
+    }
+
+    /// Starts the same kind of server again on the same data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        let extra_args: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
+        let restarted = self.target.start_with(&self.data_dir, &extra_args);
+        *self = restarted;
+    }
+}
+
+/// A real etcd member started by a test; killed by PID when dropped.
+pub struct EtcdServer {
+    child: Option<Child>,
+    lines: Receiver<String>,
+    pub log: Vec<String>,
+    pub client_addr: SocketAddr,
+    pub peer_addr: SocketAddr,
+}
+
+impl EtcdServer {
+    /// Starts a single-member etcd on `data_dir` with fresh loopback client and peer ports and
+    /// `extra_args` appended to its command line.
+    pub fn start(data_dir: &Path, extra_args: &[String]) -> EtcdServer {
+        let fresh = !data_dir.join("member").exists();
+        let mut failures = Vec::new();
+        for _ in 0..PORT_ATTEMPTS {
+            let (client, peer) = free_port_pair();
+            match EtcdServer::try_start(data_dir, client, peer, extra_args) {
+                Ok(server) => return server,
+                Err(log) if log.contains("address already in use") => {
+                    // A bind failure happens before etcd writes its WAL, but make sure a retry
+                    // bootstraps from scratch with the new peer URL.
+                    if fresh {
+                        let _ = std::fs::remove_dir_all(data_dir.join("member"));
+                    }
+                    failures.push(log);
+                }
+                Err(log) => panic!("etcd did not become ready; log:\n{log}"),
+            }
+        }
+        panic!(
+            "etcd hit a taken port {PORT_ATTEMPTS} times; last log:\n{}",
+            failures.last().map_or("", String::as_str)
+        );
+    }
+
+    fn try_start(
+        data_dir: &Path,
+        client: SocketAddr,
+        peer: SocketAddr,
+        extra_args: &[String],
+    ) -> Result<EtcdServer, String> {
+        let client_url = format!("http://{client}");
+        let peer_url = format!("http://{peer}");
+        let mut child = Command::new(ETCD_BIN)
+            .env_clear()
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--name", "default"])
+            .args(["--listen-client-urls", &client_url])
+            .args(["--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("default={peer_url}")])
+            .args(["--logger", "zap", "--log-outputs", "stderr"])
+            .args(extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn /usr/bin/etcd (Debian package etcd-server)");
+        let lines = forward_lines(child.stderr.take().expect("stderr is piped"));
+        let mut server = EtcdServer {
+            child: Some(child),
+            lines,
+            log: Vec::new(),
+            client_addr: client,
+            peer_addr: peer,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        // The log line first: until then /health could be answered by whatever took the port.
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match server.lines.recv_timeout(wait) {
+                Ok(line) => {
+                    let serving = line.contains("serving client traffic");
+                    server.log.push(line);
+                    if serving {
+                        break;
+                    }
+                }
+                // Disconnected: etcd exited (e.g. a port was taken). Timeout: give up.
+                Err(_) => {
+                    server.stop_with(libc::SIGKILL);
+                    return Err(server.log.join("\n"));
+                }
+            }
+        }
+        while Instant::now() < deadline {
+            if http_get_quiet(client, "/health").is_some_and(|body| body.contains("\"true\"")) {
+                return Ok(server);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server.stop_with(libc::SIGKILL);
+        Err(format!(
+            "/health never answered true\n{}",
+            server.log.join("\n")
+        ))
+    }
+
+    fn drain_log(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.log.push(line);
+        }
+    }
+
+    /// Sends `signal` to the PID and waits (bounded) for the exit.
+    pub fn stop_with(&mut self, signal: i32) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let pid = i32::try_from(child.id()).expect("pid fits i32");
+        // SAFETY: kill(2) on the PID of a child we spawned and have not yet reaped.
+        unsafe { libc::kill(pid, signal) };
+        if wait_bounded(&mut child, STOP_TIMEOUT).is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("etcd did not exit within {STOP_TIMEOUT:?} of signal {signal}");
+        }
+        self.drain_log();
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Two distinct loopback ports that were free a moment ago.
+fn free_port_pair() -> (SocketAddr, SocketAddr) {
+    let a = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let b = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    (
+        a.local_addr().expect("local addr"),
+        b.local_addr().expect("local addr"),
+    )
+}
+
+/// One `GET` with `Connection: close`; `None` unless the answer is a 200 (refused, reset,
+/// timed out and non-200 answers are all "not ready yet").
+fn http_get_quiet(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
