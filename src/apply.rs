@@ -6,8 +6,8 @@
 
 use prost::Message;
 use ringkv_proto::etcdserverpb::{
-    AlarmMember, AlarmRequest, AlarmResponse, CompactionResponse, DeleteRangeResponse,
-    PutResponse, TxnResponse, alarm_request,
+    AlarmMember, AlarmRequest, AlarmResponse, CompactionResponse, DeleteRangeResponse, PutResponse,
+    TxnResponse, alarm_request,
 };
 use ringkv_proto::ringkvpb::{RaftRequest, raft_request};
 use ringkv_store::mvcc::{Mvcc, MvccError, MvccWrite, Side};
@@ -158,7 +158,7 @@ fn apply_alarm(w: &mut MvccWrite<'_>, a: &AlarmRequest) -> Result<AlarmResponse,
 mod tests {
     use super::*;
     use ringkv_proto::etcdserverpb::{
-        Compare, CompactionRequest, PutRequest, RangeRequest, RequestOp, TxnRequest, compare,
+        CompactionRequest, Compare, PutRequest, RangeRequest, RequestOp, TxnRequest, compare,
         request_op,
     };
 
@@ -265,7 +265,11 @@ mod tests {
             panic!("txn failed");
         };
         assert!(!lost.succeeded);
-        assert_eq!(lost.header.unwrap().revision, 2, "a read-only branch makes no revision");
+        assert_eq!(
+            lost.header.unwrap().revision,
+            2,
+            "a read-only branch makes no revision"
+        );
         let Ok(Applied::Txn(won)) = h.apply(raft_request::Request::Txn(txn("v1"))) else {
             panic!("txn failed");
         };
@@ -280,12 +284,12 @@ mod tests {
         h.put("a", "1");
         h.put("a", "2");
         h.put("a", "3");
-        let Ok(Applied::Compaction(_)) = h.apply(raft_request::Request::Compaction(
-            CompactionRequest {
+        let Ok(Applied::Compaction(_)) =
+            h.apply(raft_request::Request::Compaction(CompactionRequest {
                 revision: 3,
                 physical: false,
-            },
-        )) else {
+            }))
+        else {
             panic!("compaction failed");
         };
         assert_eq!(h.get("a", 2), Err(EtcdError::Compacted));
@@ -307,6 +311,10 @@ mod tests {
             ..PutRequest::default()
         }));
         assert!(matches!(outcome, Err(EtcdError::KeyNotFound)));
-        assert_eq!(h.applier.applied_index(), 1, "a refused request still consumes its index");
+        assert_eq!(
+            h.applier.applied_index(),
+            1,
+            "a refused request still consumes its index"
+        );
     }
 }

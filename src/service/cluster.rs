@@ -43,7 +43,10 @@ pub enum ChangeRefusal {
 }
 
 pub fn member_add(ctx: &Context, r: &MemberAddRequest) -> ChangeRefusal {
-    if r.peer_ur_ls.iter().any(|u| ctx.identity.peer_urls.contains(u)) {
+    if r.peer_ur_ls
+        .iter()
+        .any(|u| ctx.identity.peer_urls.contains(u))
+    {
         return ChangeRefusal::Etcd(EtcdError::PeerUrlExist);
     }
     ChangeRefusal::NotSupported

@@ -7,8 +7,8 @@ use ringkv_proto::etcdserverpb::{
     HashKvResponse, HashResponse, MoveLeaderRequest, MoveLeaderResponse, ResponseHeader,
     StatusResponse,
 };
-use ringkv_proto::ringkvpb::raft_request::Request;
 use ringkv_proto::ringkvpb::RaftRequest;
+use ringkv_proto::ringkvpb::raft_request::Request;
 use ringkv_store::mvcc::{MvccError, Side};
 
 use crate::apply::{self, Applied};
@@ -28,15 +28,18 @@ fn store_error(e: MvccError) -> EtcdError {
 
 /// Raised alarms, from the latest committed store state.
 pub fn raised_alarms(ctx: &Context) -> Result<Vec<AlarmMember>, EtcdError> {
-    let entries = ctx.mvcc.read().side_scan(Side::Alarm).map_err(store_error)?;
+    let entries = ctx
+        .mvcc
+        .read()
+        .side_scan(Side::Alarm)
+        .map_err(store_error)?;
     Ok(apply::alarms(entries, 0))
 }
 
 /// An alarm as Go's generated `String()` prints it, which etcd puts in Status.errors.
 fn alarm_text(a: &AlarmMember) -> String {
-    let kind = AlarmType::try_from(a.alarm).map_or_else(|_| a.alarm.to_string(), |t| {
-        t.as_str_name().to_owned()
-    });
+    let kind = AlarmType::try_from(a.alarm)
+        .map_or_else(|_| a.alarm.to_string(), |t| t.as_str_name().to_owned());
     format!("memberID:{} alarm:{} ", a.member_id, kind)
 }
 
@@ -94,7 +97,11 @@ pub async fn alarm(ctx: &Context, r: AlarmRequest) -> Result<AlarmResponse, Etcd
     let request = RaftRequest {
         request: Some(Request::Alarm(r)),
     };
-    match ctx.node.propose(request, ctx.limits.max_request_bytes).await? {
+    match ctx
+        .node
+        .propose(request, ctx.limits.max_request_bytes)
+        .await?
+    {
         Applied::Alarm(mut resp) => {
             ctx.fill(&mut resp.header);
             Ok(resp)

@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use ringkv_proto::etcdserverpb::{
-    Compare, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
     PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp,
     TxnRequest, TxnResponse, compare, range_request, request_op, response_op,
 };
@@ -265,11 +265,14 @@ pub fn compact(
 /// True when no operation on any branch writes: etcd then serves the Txn from a read
 /// snapshot (and `check` lets a read-only Txn skip raft when serializable).
 pub fn txn_is_read_only(t: &TxnRequest) -> bool {
-    t.success.iter().chain(&t.failure).all(|op| match &op.request {
-        Some(request_op::Request::RequestRange(_)) | None => true,
-        Some(request_op::Request::RequestTxn(t)) => txn_is_read_only(t),
-        Some(_) => false,
-    })
+    t.success
+        .iter()
+        .chain(&t.failure)
+        .all(|op| match &op.request {
+            Some(request_op::Request::RequestRange(_)) | None => true,
+            Some(request_op::Request::RequestTxn(t)) => txn_is_read_only(t),
+            Some(_) => false,
+        })
 }
 
 /// etcd's Txn: every compare (nested ones too) is decided against the state before the
@@ -309,7 +312,11 @@ fn branch(t: &TxnRequest, succeeded: bool) -> &[RequestOp] {
     if succeeded { &t.success } else { &t.failure }
 }
 
-fn choose_path(view: &impl RangeView, t: &TxnRequest, path: &mut Vec<bool>) -> Result<(), ApplyError> {
+fn choose_path(
+    view: &impl RangeView,
+    t: &TxnRequest,
+    path: &mut Vec<bool>,
+) -> Result<(), ApplyError> {
     let succeeded = t.compare.iter().all(|c| compare_holds(view, c));
     path.push(succeeded);
     for op in branch(t, succeeded) {
@@ -428,7 +435,8 @@ fn compare_holds(view: &impl RangeView, c: &Compare) -> bool {
     let Ok(result) = view.range_at(&c.key, &c.range_end, RangeOptions::default()) else {
         return false;
     };
-    let target = compare::CompareTarget::try_from(c.target).unwrap_or(compare::CompareTarget::Version);
+    let target =
+        compare::CompareTarget::try_from(c.target).unwrap_or(compare::CompareTarget::Version);
     if result.kvs.is_empty() {
         if target == compare::CompareTarget::Value {
             return false;

@@ -7,8 +7,8 @@ pub mod apply;
 pub mod check;
 
 use ringkv_proto::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
-    PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
 use ringkv_proto::ringkvpb::{RaftRequest, raft_request::Request};
 
@@ -98,11 +98,14 @@ pub async fn txn(ctx: &Context, r: TxnRequest) -> Result<TxnResponse, EtcdError>
 /// etcd's isTxnSerializable: every Range on both branches (recursively) is serializable.
 fn all_serializable(r: &TxnRequest) -> bool {
     use ringkv_proto::etcdserverpb::request_op::Request as Op;
-    r.success.iter().chain(&r.failure).all(|op| match &op.request {
-        Some(Op::RequestRange(q)) => q.serializable,
-        Some(Op::RequestTxn(t)) => all_serializable(t),
-        _ => true,
-    })
+    r.success
+        .iter()
+        .chain(&r.failure)
+        .all(|op| match &op.request {
+            Some(Op::RequestRange(q)) => q.serializable,
+            Some(Op::RequestTxn(t)) => all_serializable(t),
+            _ => true,
+        })
 }
 
 pub async fn compact(ctx: &Context, r: CompactionRequest) -> Result<CompactionResponse, EtcdError> {
