@@ -15,15 +15,9 @@ use crate::apply::{self, Applied};
 use crate::error::EtcdError;
 use crate::service::Context;
 
+/// The one mapping of store errors to client errors, shared with the KV service.
 fn store_error(e: MvccError) -> EtcdError {
-    match e {
-        MvccError::Compacted => EtcdError::Compacted,
-        MvccError::FutureRevision => EtcdError::FutureRev,
-        other => {
-            tracing::error!(error = %other, "store read failed");
-            EtcdError::Corrupt
-        }
-    }
+    crate::service::kv::client_error(e.into())
 }
 
 /// Raised alarms, from the latest committed store state.

@@ -16,7 +16,7 @@ use crate::apply::Applied;
 use crate::error::EtcdError;
 use crate::service::Context;
 
-fn client_error(e: apply::ApplyError) -> EtcdError {
+pub(crate) fn client_error(e: apply::ApplyError) -> EtcdError {
     match e {
         apply::ApplyError::Client(e) => e,
         // A read failing in the store is not the client's fault; etcd would have
