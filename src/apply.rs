@@ -4,7 +4,9 @@
 //! same store transaction as its effects, so after a crash the WAL is replayed from exactly
 //! the first entry the store has not seen.
 
+use bytes::Bytes;
 use prost::Message;
+use raft::eraftpb::{Entry, EntryType};
 use ringkv_proto::etcdserverpb::{
     AlarmMember, AlarmRequest, AlarmResponse, CompactionResponse, DeleteRangeResponse, PutResponse,
     TxnResponse, alarm_request,
@@ -13,6 +15,7 @@ use ringkv_proto::ringkvpb::{RaftRequest, raft_request};
 use ringkv_store::mvcc::{Mvcc, MvccError, MvccWrite, Side};
 
 use crate::error::EtcdError;
+use crate::raft::StateMachine;
 use crate::service::kv::apply::{self as kv, ApplyError};
 
 /// The answer to one applied request, handed back to the core that proposed it.
@@ -46,39 +49,76 @@ impl Applier {
         self.mvcc.read().consistent_index().0
     }
 
-    /// Applies one committed entry (`data` empty for raft's own no-op entries). A client
-    /// error is the request's answer and still consumes the index; a store error is fatal
-    /// to the member, as in etcd.
-    pub fn apply_entry(
+    /// Applies a batch of committed entries in one store transaction, recording the last
+    /// entry's (index, term). A client error is that request's answer and still consumes
+    /// its index; a store error is fatal to the member, as in etcd.
+    pub fn apply_batch(
         &mut self,
-        index: u64,
-        term: u64,
-        data: &[u8],
-    ) -> Result<Option<ApplyOutcome>, MvccError> {
+        entries: &[Entry],
+    ) -> Result<Vec<Option<ApplyOutcome>>, MvccError> {
+        let Some(last) = entries.last() else {
+            return Ok(Vec::new());
+        };
         let mut w = self.mvcc.write()?;
-        let outcome = if data.is_empty() {
-            None
-        } else {
-            match RaftRequest::decode(data) {
-                Ok(request) => Some(apply_request(&mut w, request)),
+        let mut outcomes = Vec::with_capacity(entries.len());
+        for entry in entries {
+            // Conf changes are raft's own (already applied to its configuration); empty
+            // normal entries are the no-ops a new leader appends.
+            if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
+                outcomes.push(None);
+                continue;
+            }
+            let outcome = match RaftRequest::decode(&entry.data[..]) {
+                Ok(request) => match apply_request(&mut w, request) {
+                    Ok(applied) => Some(Ok(applied)),
+                    Err(ApplyError::Client(e)) => Some(Err(e)),
+                    Err(ApplyError::Store(e)) => return Err(e),
+                },
                 Err(e) => {
                     // Only our own proposals reach the log; an undecodable one is a bug,
                     // not client input. Skip it rather than wedge the member.
-                    tracing::error!(index, error = %e, "undecodable raft request; skipped");
+                    tracing::error!(index = entry.index, error = %e, "undecodable raft request; skipped");
                     None
                 }
-            }
-        };
-        let outcome = match outcome {
-            Some(Err(ApplyError::Store(e))) => return Err(e),
-            Some(Err(ApplyError::Client(e))) => Some(Err(e)),
-            Some(Ok(applied)) => Some(Ok(applied)),
-            None => None,
-        };
-        w.set_consistent_index(index, term);
+            };
+            w.end_request();
+            outcomes.push(outcome);
+        }
+        w.set_consistent_index(last.index, last.term);
         w.commit(false)?;
-        Ok(outcome)
+        Ok(outcomes)
     }
+}
+
+impl StateMachine for Applier {
+    type Output = ApplyOutcome;
+
+    fn apply(&mut self, entries: &[Entry]) -> Vec<Option<ApplyOutcome>> {
+        match self.apply_batch(entries) {
+            Ok(outcomes) => outcomes,
+            Err(e) => fatal(&e),
+        }
+    }
+
+    fn applied_index(&self) -> u64 {
+        Applier::applied_index(self)
+    }
+
+    /// The store file is the state of a single member; make it durable so the WAL up to
+    /// the applied index may be purged.
+    fn snapshot(&mut self) -> Bytes {
+        if let Err(e) = self.mvcc.checkpoint() {
+            fatal(&e);
+        }
+        Bytes::new()
+    }
+}
+
+/// raft has committed entries the store cannot hold: continuing would diverge from the
+/// log, so the member stops (etcd panics here). Restarting replays them from the WAL.
+fn fatal(e: &MvccError) -> ! {
+    tracing::error!(error = %e, "cannot write committed entries to the store; stopping");
+    std::process::exit(1)
 }
 
 fn apply_request(w: &mut MvccWrite<'_>, request: RaftRequest) -> Result<Applied, ApplyError> {
@@ -185,10 +225,14 @@ mod tests {
                 request: Some(request),
             }
             .encode_to_vec();
-            self.applier
-                .apply_entry(self.index, 2, &data)
-                .unwrap()
-                .unwrap()
+            let entry = Entry {
+                index: self.index,
+                term: 2,
+                data: data.into(),
+                ..Entry::default()
+            };
+            let mut outcomes = self.applier.apply_batch(&[entry]).unwrap();
+            outcomes.pop().flatten().unwrap()
         }
 
         fn put(&mut self, key: &str, value: &str) -> PutResponse {

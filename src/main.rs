@@ -7,6 +7,7 @@ use ringkv::cli::{self, Invocation, Stream};
 use ringkv::config::{LogLevel, ServerConfig, StartupError};
 use ringkv::logging::{self, LogOutput};
 use ringkv::server::{self, ServeOptions};
+use ringkv::service::Limits;
 
 fn main() -> ExitCode {
     // Arguments and variables that are not UTF-8 cannot name an etcd flag or value; they are
@@ -116,5 +117,20 @@ fn serve_options(config: &ServerConfig) -> ServeOptions {
             .map(|(name, url)| (name.clone(), ringkv::config::values::url_text(url)))
             .collect(),
         initial_cluster_token: config.initial_cluster_token.clone(),
+        advertise_client_urls: config
+            .advertise_client_urls
+            .iter()
+            .map(ringkv::config::values::url_text)
+            .collect(),
+        wal_dir: config.wal_dir.clone(),
+        heartbeat_interval: config.heartbeat_interval,
+        election_timeout: config.election_timeout,
+        snapshot_count: config.snapshot_count,
+        max_wals: usize::try_from(config.max_wals).unwrap_or(usize::MAX),
+        limits: Limits {
+            max_txn_ops: usize::try_from(config.max_txn_ops).unwrap_or(usize::MAX),
+            max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
+            quota_backend_bytes: u64::try_from(config.quota_backend_bytes).unwrap_or(0),
+        },
     }
 }

@@ -1,12 +1,17 @@
-//! Start-up and shutdown of a ringkv member: logging, the data directory, then the
-//! per-core runtime until a signal stops it.
+//! Start-up and shutdown of a ringkv member: the data directory, the store, the raft
+//! node's config and channel, then the per-core runtime until a signal stops it.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::time::Duration;
 
+use ringkv_store::mvcc::{Mvcc, MvccError};
+
+use crate::apply::Applier;
 use crate::datadir::{DataDir, DataDirError};
-use crate::runtime::{self, RuntimeConfig, RuntimeError, ServerInfo};
+use crate::raft::{self, ConfigError, RaftConfig};
+use crate::runtime::{self, RaftCore, RuntimeConfig, RuntimeError};
+use crate::service::{Context, Identity, Limits, Node};
 
 /// What `serve` needs, already validated by the command line.
 #[derive(Debug, Clone)]
@@ -19,6 +24,17 @@ pub struct ServeOptions {
     /// `--initial-cluster` as (name, peer URL) pairs, and `--initial-cluster-token`.
     pub initial_cluster: Vec<(String, String)>,
     pub initial_cluster_token: String,
+    /// `--advertise-client-urls`, as MemberList reports them.
+    pub advertise_client_urls: Vec<String>,
+    /// `--wal-dir`; `<data-dir>/member/wal` when unset.
+    pub wal_dir: Option<PathBuf>,
+    /// `--heartbeat-interval` and `--election-timeout`.
+    pub heartbeat_interval: Duration,
+    pub election_timeout: Duration,
+    /// `--snapshot-count` and `--max-wals`.
+    pub snapshot_count: u64,
+    pub max_wals: usize,
+    pub limits: Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +43,15 @@ pub enum ServeError {
     DataDir(#[from] DataDirError),
     #[error("cannot resolve listen address {host:?}: {reason}")]
     Resolve { host: String, reason: String },
+    #[error("cannot create the WAL directory {path}: {source}")]
+    WalDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the store {path}: {source}")]
+    Store { path: PathBuf, source: MvccError },
+    #[error("{0}")]
+    Raft(#[from] ConfigError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
 }
@@ -46,30 +71,83 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .map(|host| resolve(host))
         .collect::<Result<Vec<_>, _>>()?;
     let data_dir = DataDir::open(&options.data_dir)?;
+    let wal_dir = match &options.wal_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| ServeError::WalDir {
+                path: dir.clone(),
+                source,
+            })?;
+            dir.clone()
+        }
+        None => data_dir.wal_dir(),
+    };
+    let raft_config = raft_config(&options, wal_dir)?;
     let (members, cluster_id) =
         crate::cluster::initial_members(&options.initial_cluster, &options.initial_cluster_token);
-    let member_id = members
+    let peer_urls = members
         .iter()
-        .find(|m| m.name == options.name)
-        .map_or(0, |m| m.id);
+        .find(|m| m.id == raft_config.id)
+        .map(|m| m.peer_urls.clone())
+        .unwrap_or_default();
     tracing::info!(
-        local_member_id = %format!("{member_id:x}"),
+        local_member_id = %format!("{:x}", raft_config.id),
         cluster_id = %format!("{cluster_id:x}"),
         "starting local member"
     );
-    let info = Arc::new(ServerInfo {
-        name: options.name.clone(),
-    });
+
+    let db_path = data_dir.snap_dir().join("db");
+    let mvcc = Mvcc::open(&db_path).map_err(|source| ServeError::Store {
+        path: db_path.clone(),
+        source,
+    })?;
+    let (handle, inbox) = raft::channel(&raft_config);
+    let context = Context {
+        mvcc: mvcc.clone(),
+        node: Node::new(handle.clone()),
+        identity: Identity {
+            cluster_id,
+            member_id: raft_config.id,
+            name: options.name.clone(),
+            peer_urls,
+            client_urls: options.advertise_client_urls.clone(),
+        },
+        limits: options.limits.clone(),
+    };
+    let raft_core = RaftCore {
+        config: raft_config,
+        applier: Applier::new(mvcc),
+        inbox,
+        handle,
+    };
     runtime::run(
         RuntimeConfig {
             cores: options.cores,
             client_addrs,
         },
-        info,
+        context,
+        raft_core,
     )?;
     drop(data_dir);
     tracing::info!(name = %options.name, "stopped ringkv server");
     Ok(())
+}
+
+/// The raft node's settings from etcd's flags.
+fn raft_config(options: &ServeOptions, wal_dir: PathBuf) -> Result<RaftConfig, ConfigError> {
+    let mut config = RaftConfig::from_initial_cluster(
+        &options.name,
+        &options.initial_cluster,
+        &options.initial_cluster_token,
+        wal_dir,
+    )?;
+    config.heartbeat_interval = options.heartbeat_interval;
+    // etcd: ElectionTicks = election-timeout / heartbeat-interval (validated at start-up).
+    let heartbeat = options.heartbeat_interval.as_millis().max(1);
+    config.election_ticks = (options.election_timeout.as_millis() / heartbeat) as usize;
+    config.snapshot_count = options.snapshot_count;
+    config.max_wals = options.max_wals;
+    config.request_timeout = Duration::from_secs(5) + options.election_timeout * 2;
+    Ok(config)
 }
 
 /// Resolves `host:port` the way Go's listener does for etcd: `localhost` and other names

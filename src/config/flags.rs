@@ -179,7 +179,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "",
         Str,
         Member,
-        WAL,
+        Yes,
         "Separate directory for the write-ahead log.",
     ),
     flag(
@@ -187,7 +187,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "100000",
         Uint,
         Member,
-        WAL,
+        Yes,
         "Committed entries between two raft snapshots.",
     ),
     flag(
@@ -195,7 +195,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "100",
         Uint,
         Member,
-        RAFT,
+        Yes,
         "Heartbeat interval in milliseconds.",
     ),
     flag(
@@ -203,7 +203,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "1000",
         Uint,
         Member,
-        RAFT,
+        Yes,
         "Election timeout in milliseconds; at least 5 heartbeats, at most 50000.",
     ),
     flag(
@@ -251,7 +251,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "5",
         Uint,
         Member,
-        WAL,
+        Yes,
         "WAL files kept on disk (0 keeps all).",
     ),
     flag(
@@ -283,7 +283,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "128",
         Uint,
         Member,
-        LIMITS,
+        Yes,
         "Most operations allowed in one transaction.",
     ),
     flag(
@@ -291,7 +291,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "1572864",
         Uint,
         Member,
-        LIMITS,
+        Yes,
         "Largest client request accepted, in bytes.",
     ),
     flag(

@@ -1,28 +1,189 @@
 //! The gRPC front door: an HTTP/2 connection handed over by the protocol sniffer is
-//! served by ringkv-net's driver with this core's `Router`. Until the etcd services
-//! land, the router answers only `grpc.health.v1.Health/Check` (SERVING).
+//! served by ringkv-net's driver with this core's [`Router`], which maps every etcd method
+//! path to its service handler: decode the request with prost, call the handler, encode
+//! the response or send the handler's `EtcdError` as etcd's code and message. Methods of
+//! services not built yet answer UNIMPLEMENTED naming what is missing.
 
+use std::collections::HashSet;
+use std::future::Future;
 use std::rc::Rc;
 
+use bytes::Bytes;
 use glommio::net::TcpStream;
+use ringkv_net::grpc::{Code, Status};
 use ringkv_net::server::{Router, ServerConfig, serve_connection};
+use ringkv_proto::etcdserverpb::{
+    AlarmRequest, CompactionRequest, DefragmentRequest, DeleteRangeRequest, HashKvRequest,
+    HashRequest, MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest,
+    MemberUpdateRequest, MoveLeaderRequest, PutRequest, RangeRequest, StatusRequest, TxnRequest,
+};
 
+use crate::error::EtcdError;
 use crate::runtime::Shutdown;
+use crate::service::cluster::{self, CHANGES_NOT_SUPPORTED, ChangeRefusal};
+use crate::service::{Context, kv, maintenance};
 
-thread_local! {
-    /// One router per core: handlers are `!Send` and live with the core's connections.
-    static ROUTER: Rc<Router> = Rc::new(build_router());
+/// The router of one core: handlers are `!Send` and live with the core's connections.
+pub fn router(ctx: Rc<Context>) -> Router {
+    let mut routes = Routes {
+        router: Router::new(),
+        ctx,
+        served: HashSet::new(),
+    };
+    routes.router.health(&[]);
+    routes.served.insert(ringkv_net::server::HEALTH_CHECK_PATH);
+
+    routes.unary(
+        "/etcdserverpb.KV/Range",
+        |ctx, r: RangeRequest| async move { kv::range(&ctx, r).await },
+    );
+    routes.unary("/etcdserverpb.KV/Put", |ctx, r: PutRequest| async move {
+        kv::put(&ctx, r).await
+    });
+    routes.unary(
+        "/etcdserverpb.KV/DeleteRange",
+        |ctx, r: DeleteRangeRequest| async move { kv::delete_range(&ctx, r).await },
+    );
+    routes.unary("/etcdserverpb.KV/Txn", |ctx, r: TxnRequest| async move {
+        kv::txn(&ctx, r).await
+    });
+    routes.unary(
+        "/etcdserverpb.KV/Compact",
+        |ctx, r: CompactionRequest| async move { kv::compact(&ctx, r).await },
+    );
+
+    routes.unary(
+        "/etcdserverpb.Maintenance/Status",
+        |ctx, _: StatusRequest| async move { maintenance::status(&ctx) },
+    );
+    routes.unary(
+        "/etcdserverpb.Maintenance/Hash",
+        |ctx, _: HashRequest| async move { maintenance::hash(&ctx) },
+    );
+    routes.unary(
+        "/etcdserverpb.Maintenance/HashKV",
+        |ctx, r: HashKvRequest| async move { maintenance::hash_kv(&ctx, &r) },
+    );
+    routes.unary(
+        "/etcdserverpb.Maintenance/Alarm",
+        |ctx, r: AlarmRequest| async move { maintenance::alarm(&ctx, r).await },
+    );
+    routes.unary(
+        "/etcdserverpb.Maintenance/Defragment",
+        |ctx, _: DefragmentRequest| async move { maintenance::defragment(&ctx) },
+    );
+    routes.unary(
+        "/etcdserverpb.Maintenance/MoveLeader",
+        |ctx, r: MoveLeaderRequest| async move { maintenance::move_leader(&ctx, &r) },
+    );
+
+    routes.unary(
+        "/etcdserverpb.Cluster/MemberList",
+        |ctx, r: MemberListRequest| async move { cluster::member_list(&ctx, r).await },
+    );
+    routes.refusal(
+        "/etcdserverpb.Cluster/MemberAdd",
+        |ctx, r: MemberAddRequest| cluster::member_add(ctx, &r),
+    );
+    routes.refusal(
+        "/etcdserverpb.Cluster/MemberRemove",
+        |ctx, r: MemberRemoveRequest| cluster::member_remove(ctx, &r),
+    );
+    routes.refusal(
+        "/etcdserverpb.Cluster/MemberUpdate",
+        |ctx, r: MemberUpdateRequest| cluster::member_update(ctx, &r),
+    );
+    routes.refusal(
+        "/etcdserverpb.Cluster/MemberPromote",
+        |ctx, r: MemberPromoteRequest| cluster::member_promote(ctx, &r),
+    );
+
+    routes.not_yet_for_the_rest();
+    routes.router
 }
 
-fn build_router() -> Router {
-    let mut router = Router::new();
-    router.health(&[]);
-    router
+/// Registration helpers that keep each route to one line of intent.
+struct Routes {
+    router: Router,
+    ctx: Rc<Context>,
+    /// Paths with a real handler; every other method of the table answers UNIMPLEMENTED.
+    served: HashSet<&'static str>,
 }
 
-/// This core's router.
-pub fn router() -> Rc<Router> {
-    ROUTER.with(Rc::clone)
+impl Routes {
+    /// A unary method: prost-decode the request, run `handler`, encode its answer.
+    fn unary<Req, Resp, F, Fut>(&mut self, path: &'static str, handler: F)
+    where
+        Req: prost::Message + Default + 'static,
+        Resp: prost::Message,
+        F: Fn(Rc<Context>, Req) -> Fut + 'static,
+        Fut: Future<Output = Result<Resp, EtcdError>> + 'static,
+    {
+        self.served.insert(path);
+        let ctx = self.ctx.clone();
+        let handler = Rc::new(handler);
+        self.router.unary(path, move |_metadata, body: Bytes| {
+            let ctx = ctx.clone();
+            let handler = handler.clone();
+            async move {
+                let request = decode::<Req>(body)?;
+                let response = handler(ctx, request).await.map_err(EtcdError::status)?;
+                Ok(Bytes::from(response.encode_to_vec()))
+            }
+        });
+    }
+
+    /// A membership change: answered by etcd's refusal or "not supported yet".
+    fn refusal<Req, F>(&mut self, path: &'static str, refuse: F)
+    where
+        Req: prost::Message + Default + 'static,
+        F: Fn(&Context, Req) -> ChangeRefusal + 'static,
+    {
+        self.served.insert(path);
+        let ctx = self.ctx.clone();
+        let refuse = Rc::new(refuse);
+        self.router.unary(path, move |_metadata, body: Bytes| {
+            let ctx = ctx.clone();
+            let refuse = refuse.clone();
+            async move {
+                let request = decode::<Req>(body)?;
+                Err(match refuse(&ctx, request) {
+                    ChangeRefusal::Etcd(e) => e.status(),
+                    ChangeRefusal::NotSupported => {
+                        Status::new(Code::Unimplemented, CHANGES_NOT_SUPPORTED)
+                    }
+                })
+            }
+        });
+    }
+
+    /// Every method of the table without a handler yet answers UNIMPLEMENTED with what is
+    /// missing, rather than grpc-go's "unknown method", so a user knows it is a gap.
+    fn not_yet_for_the_rest(&mut self) {
+        for method in ringkv_proto::method::METHODS {
+            if self.served.contains(method.path) {
+                continue;
+            }
+            let message = format!(
+                "ringkv: {} is not supported yet",
+                method.path.trim_start_matches('/')
+            );
+            self.router.add(method.path, move |_call| {
+                let status = Status::new(Code::Unimplemented, message.clone());
+                async move { Err(status) }
+            });
+        }
+    }
+}
+
+/// grpc-go's answer to a request message that does not decode.
+fn decode<M: prost::Message + Default>(body: Bytes) -> Result<M, Status> {
+    M::decode(body).map_err(|e| {
+        Status::new(
+            Code::Internal,
+            format!("grpc: error unmarshalling request: {e}"),
+        )
+    })
 }
 
 /// Serves one HTTP/2 connection; `already_read` is what the sniffer consumed.

@@ -2,14 +2,13 @@
 //! gateway (`/v3/…`), v2 keys and `/metrics` are later issues. Answers match etcd's bodies,
 //! status codes and headers (CORS included, as etcd's default `--cors '*'` emits them).
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 use ringkv_net::http1::{self, Head, Http1Error, Response};
 
-use crate::runtime::{ServerInfo, Shutdown};
+use crate::runtime::Shutdown;
 use crate::version::{ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION};
 
 /// A keep-alive connection idle for this long is closed.
@@ -18,12 +17,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// etcd's largest (a gateway request) is bounded by --max-request-bytes plus gRPC framing.
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-pub async fn serve(
-    mut stream: TcpStream,
-    mut buf: Vec<u8>,
-    shutdown: Shutdown,
-    info: Arc<ServerInfo>,
-) {
+pub async fn serve(mut stream: TcpStream, mut buf: Vec<u8>, shutdown: Shutdown) {
     use crate::runtime::connection::{ReadOutcome, read_more};
     loop {
         let (head, head_len) = match http1::parse_head(&buf) {
@@ -55,7 +49,7 @@ pub async fn serve(
                 ReadOutcome::Closed => return,
             }
         }
-        let response = route(&head, &info);
+        let response = route(&head);
         buf.drain(..head_len + body_len);
         let keep_alive = head.keep_alive() && !shutdown.is_triggered();
         if write(&mut stream, &response, keep_alive).await.is_err() || !keep_alive {
@@ -87,7 +81,7 @@ fn protocol_error(e: &Http1Error) -> Response {
 }
 
 /// Maps a request to etcd's answer.
-pub fn route(head: &Head, _info: &ServerInfo) -> Response {
+pub fn route(head: &Head) -> Response {
     let mut response = match head.path() {
         "/version" => only_get(head).unwrap_or_else(|| {
             Response::new(
@@ -137,12 +131,7 @@ mod tests {
     fn get(method: &str, path: &str) -> Response {
         let raw = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n");
         let (head, _) = http1::parse_head(raw.as_bytes()).unwrap().unwrap();
-        route(
-            &head,
-            &ServerInfo {
-                name: "default".into(),
-            },
-        )
+        route(&head)
     }
 
     fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {

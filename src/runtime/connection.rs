@@ -1,20 +1,22 @@
 //! One client connection: read until the preface says which protocol it speaks, then hand
 //! it to that front door on this core.
 
-use std::sync::Arc;
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 use ringkv_net::sniff::{self, Protocol};
 
-use super::{ServerInfo, Shutdown};
+use ringkv_net::server::Router;
+
+use super::Shutdown;
 
 /// A client that connects and sends nothing is dropped after this long.
 const PREFACE_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_CHUNK: usize = 16 * 1024;
 
-pub async fn serve(mut stream: TcpStream, shutdown: Shutdown, info: Arc<ServerInfo>) {
+pub async fn serve(mut stream: TcpStream, shutdown: Shutdown, router: Rc<Router>) {
     // Small requests and responses dominate etcd traffic: never wait for Nagle.
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(READ_CHUNK);
@@ -28,8 +30,8 @@ pub async fn serve(mut stream: TcpStream, shutdown: Shutdown, info: Arc<ServerIn
         }
     };
     match protocol {
-        Protocol::Http2 => crate::grpc::serve(stream, buf, shutdown, crate::grpc::router()).await,
-        Protocol::Http1 => crate::http::serve(stream, buf, shutdown, info).await,
+        Protocol::Http2 => crate::grpc::serve(stream, buf, shutdown, router).await,
+        Protocol::Http1 => crate::http::serve(stream, buf, shutdown).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The thread-per-core runtime: one pinned glommio executor per core, each accepting client
 //! connections on every client address through its own SO_REUSEPORT socket, serving them
-//! to completion on that core, and draining on shutdown.
+//! to completion on that core, and draining on shutdown. Core 0 is also the raft core: it
+//! runs the raft node's Ready loop (and so the store's only writer), and stops it last.
 
 pub(crate) mod connection;
 pub mod cpus;
@@ -9,6 +10,7 @@ mod shutdown;
 
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -19,6 +21,10 @@ use glommio::sync::Gate;
 use glommio::{LocalExecutorBuilder, Placement};
 
 pub use shutdown::{Shutdown, ShutdownHandle};
+
+use crate::apply::{Applier, ApplyOutcome};
+use crate::raft::{RaftConfig, RaftHandle, RaftInbox, RaftNode};
+use crate::service::Context;
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,10 +38,13 @@ pub struct RuntimeConfig {
     pub client_addrs: Vec<SocketAddr>,
 }
 
-/// Read-only facts every core's front doors may report.
-#[derive(Debug)]
-pub struct ServerInfo {
-    pub name: String,
+/// What the raft core needs to start the raft node (moved to core 0 at spawn).
+pub struct RaftCore {
+    pub config: RaftConfig,
+    pub applier: Applier,
+    pub inbox: RaftInbox<ApplyOutcome>,
+    /// Kept to stop the node once core 0 has drained its connections.
+    pub handle: RaftHandle<ApplyOutcome>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +68,9 @@ pub enum RuntimeError {
     },
 }
 
-/// Starts one executor per core, serves until SIGINT/SIGTERM, drains, and returns.
-pub fn run(config: RuntimeConfig, info: Arc<ServerInfo>) -> Result<(), RuntimeError> {
+/// Starts one executor per core, serves until SIGINT/SIGTERM (or a fatal raft error),
+/// drains, and returns. Every core serves with its own clone of `context`.
+pub fn run(config: RuntimeConfig, context: Context, raft: RaftCore) -> Result<(), RuntimeError> {
     let allowed = cpus::allowed_cpus().map_err(RuntimeError::Affinity)?;
     if config.cores == 0 || config.cores > allowed.len() {
         return Err(RuntimeError::Cores {
@@ -97,9 +107,11 @@ pub fn run(config: RuntimeConfig, info: Arc<ServerInfo>) -> Result<(), RuntimeEr
     let started = Arc::new(AtomicUsize::new(0));
     let bound = Arc::new(bound);
     let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let mut raft = Some(raft);
     for (core, (core_listeners, wakeup)) in listeners.into_iter().zip(wakeups).enumerate() {
         let cpu = allowed[core];
-        let info = info.clone();
+        let context = context.clone();
+        let raft = raft.take();
         let started = started.clone();
         let bound = bound.clone();
         let shutdown_all = shutdown.clone();
@@ -107,7 +119,7 @@ pub fn run(config: RuntimeConfig, info: Arc<ServerInfo>) -> Result<(), RuntimeEr
             .name(&format!("ringkv-core-{core}"))
             .io_memory(io_memory)
             .spawn(move || async move {
-                serve_core(core_listeners, wakeup, info, || {
+                let announce = || {
                     // The last core to start announces readiness, as etcd does once.
                     if started.fetch_add(1, Ordering::AcqRel) + 1 == cores {
                         for addr in bound.iter() {
@@ -115,9 +127,8 @@ pub fn run(config: RuntimeConfig, info: Arc<ServerInfo>) -> Result<(), RuntimeEr
                         }
                         tracing::info!("ready to serve client requests");
                     }
-                })
-                .await;
-                drop(shutdown_all);
+                };
+                serve_core(core_listeners, wakeup, context, raft, shutdown_all, announce).await
             });
         let done_tx = done_tx.clone();
         match spawned {
@@ -125,7 +136,11 @@ pub fn run(config: RuntimeConfig, info: Arc<ServerInfo>) -> Result<(), RuntimeEr
             // is joined on its own thread and the first failure stops the others.
             Ok(handle) => {
                 std::thread::spawn(move || {
-                    let _ = done_tx.send((core, handle.join().map_err(|e| e.to_string())));
+                    let result = match handle.join() {
+                        Ok(served) => served,
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = done_tx.send((core, result));
                 });
             }
             Err(e) => {
@@ -166,16 +181,39 @@ fn executor_error(core: usize, message: String, memlock: Option<u64>) -> Runtime
     }
 }
 
-/// One core's life: accept on every listener until shutdown, then drain.
+/// One core's life: (on the raft core, start the raft node), accept on every listener
+/// until shutdown, drain, then (on the raft core) stop the raft node.
 async fn serve_core(
     listeners: Vec<OwnedFd>,
     wakeup: OwnedFd,
-    info: Arc<ServerInfo>,
+    context: Context,
+    raft: Option<RaftCore>,
+    shutdown_all: ShutdownHandle,
     on_started: impl FnOnce(),
-) {
+) -> Result<(), String> {
     let shutdown = Shutdown::default();
     glommio::spawn_local(wait_for_wakeup(wakeup, shutdown.clone())).detach();
 
+    let raft = match raft {
+        Some(core) => {
+            let node = RaftNode::open(core.config, core.applier, core.inbox)
+                .map_err(|e| format!("cannot start raft: {e}"))?;
+            let task = glommio::spawn_local(async move {
+                let result = node.run().await;
+                if let Err(e) = &result {
+                    // Nothing can be written any more: stop serving rather than time out.
+                    tracing::error!(error = %e, "raft node stopped; shutting down");
+                    shutdown_all.trigger_all();
+                }
+                result
+            });
+            Some((core.handle, task))
+        }
+        None => None,
+    };
+
+    let context = Rc::new(context);
+    let router = Rc::new(crate::grpc::router(context.clone()));
     let connections = Gate::new();
     let accept_loops: Vec<_> = listeners
         .into_iter()
@@ -186,7 +224,7 @@ async fn serve_core(
                 listener,
                 shutdown.clone(),
                 connections.clone(),
-                info.clone(),
+                router.clone(),
             ))
         })
         .collect();
@@ -203,6 +241,13 @@ async fn serve_core(
     .await;
     if drained.is_err() {
         tracing::warn!(timeout = ?DRAIN_TIMEOUT, "connections still busy after the drain timeout; closing them");
+    }
+    match raft {
+        Some((handle, task)) => {
+            handle.stop();
+            task.await.map_err(|e| format!("raft: {e}"))
+        }
+        None => Ok(()),
     }
 }
 
@@ -221,7 +266,7 @@ async fn accept_loop(
     listener: TcpListener,
     shutdown: Shutdown,
     connections: Gate,
-    info: Arc<ServerInfo>,
+    router: Rc<ringkv_net::server::Router>,
 ) {
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
@@ -233,7 +278,7 @@ async fn accept_loop(
             None => return,
             Some(Ok(stream)) => {
                 let task =
-                    connections.spawn(connection::serve(stream, shutdown.clone(), info.clone()));
+                    connections.spawn(connection::serve(stream, shutdown.clone(), router.clone()));
                 match task {
                     Ok(task) => {
                         task.detach();

@@ -81,7 +81,12 @@ pub fn hash_kv(ctx: &Context, r: &HashKvRequest) -> Result<HashKvResponse, EtcdE
     Ok(HashKvResponse {
         header,
         hash: h.hash,
-        compact_revision: h.compact_revision,
+        // etcd starts its compact revision at -1 (never compacted); our store at 0.
+        compact_revision: if h.compact_revision == 0 {
+            -1
+        } else {
+            h.compact_revision
+        },
         hash_revision: h.hash_revision,
     })
 }

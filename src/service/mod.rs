@@ -45,8 +45,9 @@ pub struct Identity {
     pub client_urls: Vec<String>,
 }
 
-/// Everything a handler on one core needs. Cheap to share (`Rc`) between the calls of
-/// a core.
+/// Everything a handler on one core needs. Each core holds its own clone (the store and
+/// the raft handle are shared underneath) behind an `Rc` for its calls.
+#[derive(Clone)]
 pub struct Context {
     pub mvcc: Mvcc,
     pub node: Node,

@@ -96,6 +96,27 @@ fn one_write_is_one_revision_with_sub_revisions() {
 }
 
 #[test]
+fn requests_in_one_write_take_one_revision_each() {
+    let (_d, m) = open();
+    let mut w = m.write().unwrap();
+    w.put(b"a", b"1", 0).unwrap();
+    w.put(b"b", b"1", 0).unwrap();
+    w.end_request();
+    w.end_request(); // a request without changes takes no revision
+    w.put(b"a", b"2", 0).unwrap();
+    assert_eq!(w.revision(), 3);
+    let a = w.range(b"a", b"", RangeOptions::default()).unwrap();
+    assert_eq!(a.kvs[0].version, 2, "later requests see earlier ones");
+    w.end_request();
+    let c = w.commit(false).unwrap();
+    assert_eq!(c.revision, 3);
+    let revs: Vec<i64> = c.events.iter().map(|e| e.kv.mod_revision).collect();
+    assert_eq!(revs, [2, 2, 3]);
+    assert_eq!(m.read().revision(), 3);
+    assert_eq!(get(&m, "b", 2).unwrap().mod_revision, 2);
+}
+
+#[test]
 fn writes_without_changes_do_not_bump() {
     let (_d, m) = open();
     put(&m, "a", "1");

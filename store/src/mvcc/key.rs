@@ -21,6 +21,11 @@ pub fn prefix_len(key: &[u8]) -> usize {
     key.len() + key.iter().filter(|&&b| b == 0).count() + 2
 }
 
+/// Whether the `kv` table can hold `key` (see [`MAX_USER_KEY_LEN`]).
+pub fn fits(key: &[u8]) -> bool {
+    prefix_len(key) + 16 <= MAX_KEY_LEN
+}
+
 /// `escape(key) 0x00 0x00`: every version of `key` starts with this.
 pub fn prefix(key: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(prefix_len(key) + 16);

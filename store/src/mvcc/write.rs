@@ -1,6 +1,8 @@
-//! The single writer: one [`MvccWrite`] is one etcd request (or Txn) and takes at most one
-//! main revision, `current + 1`, with sub revisions 0, 1, 2… in the order of its changes.
-//! A write that changes nothing leaves the revision where it was, as etcd.
+//! The single writer: one [`MvccWrite`] holds one or more etcd requests (or Txns), each
+//! taking at most one main revision, `current + 1`, with sub revisions 0, 1, 2… in the
+//! order of its changes; [`MvccWrite::end_request`] separates them, so the applier commits
+//! a whole raft batch at once. A request that changes nothing leaves the revision where it
+//! was, as etcd.
 
 use super::key::{self, KeyRange};
 use super::meta::MetaState;
@@ -178,6 +180,16 @@ impl<'a> MvccWrite<'a> {
         Ok(live.len() as i64)
     }
 
+    /// Ends the current request: the next change takes the next main revision. Requests
+    /// that changed nothing take none, as etcd.
+    pub fn end_request(&mut self) {
+        if self.sub > 0 {
+            self.state.current += 1;
+            self.sub = 0;
+            self.meta_changed = true;
+        }
+    }
+
     /// Logical compaction: validates (Compacted if rev <= compact_revision, FutureRevision if
     /// rev > current), persists the new compact revision. Physical work: Mvcc::compact_step.
     pub fn compact(&mut self, revision: i64) -> Result<(), MvccError> {
@@ -248,7 +260,7 @@ impl<'a> MvccWrite<'a> {
 
 /// Keys the `kv` table cannot hold once encoded get a clear error before anything changes.
 fn check_key(key: &[u8]) -> Result<(), MvccError> {
-    if key::prefix_len(key) + 16 > crate::MAX_KEY_LEN {
+    if !key::fits(key) {
         return Err(MvccError::KeyTooLarge {
             len: key.len(),
             max: key::MAX_USER_KEY_LEN,
