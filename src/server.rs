@@ -95,6 +95,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         "starting local member"
     );
 
+    crate::service::maintenance::remove_stale_snapshots(&data_dir.snap_dir());
     let db_path = data_dir.snap_dir().join("db");
     let mvcc = Mvcc::open(&db_path).map_err(|source| ServeError::Store {
         path: db_path.clone(),
@@ -112,6 +113,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
             client_urls: options.advertise_client_urls.clone(),
         },
         limits: options.limits.clone(),
+        snap_dir: data_dir.snap_dir(),
     };
     let raft_core = RaftCore {
         config: raft_config,

@@ -10,17 +10,20 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use glommio::net::TcpStream;
+use prost::Message as _;
 use ringkv_net::grpc::{Code, Status};
-use ringkv_net::server::{Router, ServerConfig, serve_connection};
+use ringkv_net::server::{Call, Responses, Router, ServerConfig, serve_connection};
 use ringkv_proto::etcdserverpb::{
     AlarmRequest, CompactionRequest, DefragmentRequest, DeleteRangeRequest, HashKvRequest,
     HashRequest, MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest,
-    MemberUpdateRequest, MoveLeaderRequest, PutRequest, RangeRequest, StatusRequest, TxnRequest,
+    MemberUpdateRequest, MoveLeaderRequest, PutRequest, RangeRequest, SnapshotRequest,
+    SnapshotResponse, StatusRequest, TxnRequest,
 };
 
 use crate::error::EtcdError;
 use crate::runtime::Shutdown;
 use crate::service::cluster::{self, CHANGES_NOT_SUPPORTED, ChangeRefusal};
+use crate::service::maintenance::{SnapshotError, SnapshotSink};
 use crate::service::{Context, kv, maintenance};
 
 /// The router of one core: handlers are `!Send` and live with the core's connections.
@@ -76,6 +79,7 @@ pub fn router(ctx: Rc<Context>) -> Router {
         "/etcdserverpb.Maintenance/MoveLeader",
         |ctx, r: MoveLeaderRequest| async move { maintenance::move_leader(&ctx, &r) },
     );
+    routes.snapshot();
 
     routes.unary(
         "/etcdserverpb.Cluster/MemberList",
@@ -157,6 +161,37 @@ impl Routes {
         });
     }
 
+    /// `Maintenance/Snapshot`: one request, then the stream of the store's copy.
+    fn snapshot(&mut self) {
+        const PATH: &str = "/etcdserverpb.Maintenance/Snapshot";
+        self.served.insert(PATH);
+        let ctx = self.ctx.clone();
+        self.router.add(PATH, move |call| {
+            let ctx = ctx.clone();
+            async move {
+                let Call {
+                    mut requests,
+                    mut responses,
+                    ..
+                } = call;
+                match requests.next().await {
+                    Some(Ok(body)) => decode::<SnapshotRequest>(body).map(drop)?,
+                    Some(Err(status)) => return Err(status),
+                    None => {
+                        return Err(Status::new(
+                            Code::Internal,
+                            "grpc: error while receiving the request: EOF",
+                        ));
+                    }
+                }
+                match maintenance::snapshot(&ctx, &mut responses).await {
+                    Ok(()) | Err(SnapshotError::Closed) => Ok(()),
+                    Err(SnapshotError::Io(message)) => Err(Status::new(Code::Unknown, message)),
+                }
+            }
+        });
+    }
+
     /// Every method of the table without a handler yet answers UNIMPLEMENTED with what is
     /// missing, rather than grpc-go's "unknown method", so a user knows it is a gap.
     fn not_yet_for_the_rest(&mut self) {
@@ -173,6 +208,14 @@ impl Routes {
                 async move { Err(status) }
             });
         }
+    }
+}
+
+impl SnapshotSink for Responses {
+    async fn send(&mut self, message: SnapshotResponse) -> Result<(), ()> {
+        Responses::send(self, Bytes::from(message.encode_to_vec()))
+            .await
+            .map_err(drop)
     }
 }
 

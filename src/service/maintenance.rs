@@ -1,15 +1,21 @@
-//! The Maintenance service: Status, Hash, HashKV, Alarm, Defragment, MoveLeader (and
-//! Snapshot, which streams). Answers follow etcd's `v3rpc/maintenance.go`, including its
+//! The Maintenance service: Status, Hash, HashKV, Alarm, Defragment, MoveLeader and
+//! Snapshot (which streams). Answers follow etcd's `v3rpc/maintenance.go`, including its
 //! quirks: Defragment and MoveLeader answer with no header at all.
+
+use std::future::Future;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ringkv_proto::etcdserverpb::{
     AlarmMember, AlarmRequest, AlarmResponse, AlarmType, DefragmentResponse, HashKvRequest,
     HashKvResponse, HashResponse, MoveLeaderRequest, MoveLeaderResponse, ResponseHeader,
-    StatusResponse,
+    SnapshotResponse, StatusResponse,
 };
 use ringkv_proto::ringkvpb::RaftRequest;
 use ringkv_proto::ringkvpb::raft_request::Request;
 use ringkv_store::mvcc::{MvccError, Side};
+use sha2::{Digest, Sha256};
 
 use crate::apply::{self, Applied};
 use crate::error::EtcdError;
@@ -125,4 +131,126 @@ pub fn move_leader(ctx: &Context, r: &MoveLeaderRequest) -> Result<MoveLeaderRes
         return Err(EtcdError::BadLeaderTransferee);
     }
     Ok(MoveLeaderResponse { header: None })
+}
+
+/// etcd's snapshotSendBufferSize: the blob of each streamed message.
+const SNAPSHOT_CHUNK: usize = 32 * 1024;
+/// Read from the copy in larger pieces, off the core's thread.
+const SNAPSHOT_READ: usize = 32 * SNAPSHOT_CHUNK;
+/// Copies being streamed are named so; leftovers of a crash are removed at start-up.
+pub const SNAPSHOT_TMP_PREFIX: &str = "tmp-snapshot-";
+
+/// Why a snapshot stream stopped early.
+#[derive(Debug)]
+pub enum SnapshotError {
+    /// Copying or reading the store failed (etcd answers such errors with their text).
+    Io(String),
+    /// The client went away; nothing to answer.
+    Closed,
+}
+
+/// etcd's Snapshot: a consistent copy of the store streamed in 32 KiB blobs, each with the
+/// bytes still to come, then one last message whose blob is the SHA-256 of everything sent
+/// (`etcdctl snapshot restore` checks it). The copy is written beside the store on the
+/// blocking pool, so the core keeps serving and writers never wait; the first message
+/// carries the header (etcd 3.5).
+pub async fn snapshot(ctx: &Context, sink: &mut impl SnapshotSink) -> Result<(), SnapshotError> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let path = ctx.snap_dir.join(format!(
+        "{SNAPSHOT_TMP_PREFIX}{}.db",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let header = ctx.header();
+    let streamed = stream_copy(ctx, &path, header, sink).await;
+    let _ = std::fs::remove_file(&path);
+    streamed
+}
+
+/// Where the messages of a snapshot go (the call's response stream).
+pub trait SnapshotSink {
+    /// `Err` once the client is gone.
+    fn send(&mut self, message: SnapshotResponse) -> impl Future<Output = Result<(), ()>>;
+}
+
+async fn stream_copy(
+    ctx: &Context,
+    path: &Path,
+    mut header: Option<ResponseHeader>,
+    sink: &mut impl SnapshotSink,
+) -> Result<(), SnapshotError> {
+    let io = |e: std::io::Error| SnapshotError::Io(format!("snapshot: {e}"));
+    let mvcc = ctx.mvcc.clone();
+    let copy_path = path.to_path_buf();
+    let mut file = blocking(move || {
+        let _ = std::fs::remove_file(&copy_path);
+        mvcc.write_copy(&copy_path)
+            .map_err(|e| SnapshotError::Io(format!("snapshot: {e}")))?;
+        std::fs::File::open(&copy_path).map_err(io)
+    })
+    .await?;
+    let total = file.metadata().map_err(io)?.len();
+    let mut sent = 0u64;
+    let mut digest = Sha256::new();
+    while sent < total {
+        let (back, piece) = blocking(move || {
+            let mut piece = Vec::with_capacity(SNAPSHOT_READ);
+            (&mut file)
+                .take(SNAPSHOT_READ as u64)
+                .read_to_end(&mut piece)
+                .map(|_| (file, piece))
+                .map_err(io)
+        })
+        .await?;
+        file = back;
+        if piece.is_empty() {
+            return Err(SnapshotError::Io(
+                "snapshot: the copy ended early".to_owned(),
+            ));
+        }
+        let piece = bytes::Bytes::from(piece);
+        for start in (0..piece.len()).step_by(SNAPSHOT_CHUNK) {
+            let blob = piece.slice(start..piece.len().min(start + SNAPSHOT_CHUNK));
+            sent += blob.len() as u64;
+            digest.update(&blob);
+            let message = SnapshotResponse {
+                header: header.take(),
+                remaining_bytes: total.saturating_sub(sent),
+                blob,
+                ..SnapshotResponse::default()
+            };
+            sink.send(message)
+                .await
+                .map_err(|()| SnapshotError::Closed)?;
+        }
+    }
+    let last = SnapshotResponse {
+        header: header.take(),
+        remaining_bytes: 0,
+        blob: bytes::Bytes::copy_from_slice(&digest.finalize()),
+        ..SnapshotResponse::default()
+    };
+    sink.send(last).await.map_err(|()| SnapshotError::Closed)
+}
+
+/// Runs file work on glommio's blocking pool so the core's other calls go on.
+async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> Result<T, SnapshotError> + Send + 'static,
+) -> Result<T, SnapshotError> {
+    glommio::executor().spawn_blocking(job).await
+}
+
+/// Removes copies a crash left behind in `snap_dir`.
+pub fn remove_stale_snapshots(snap_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(snap_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(SNAPSHOT_TMP_PREFIX) {
+            let path: PathBuf = entry.path();
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale snapshot copy");
+            }
+        }
+    }
 }

@@ -9,6 +9,8 @@ pub mod kv;
 pub mod maintenance;
 pub mod node;
 
+use std::path::PathBuf;
+
 use ringkv_proto::etcdserverpb::ResponseHeader;
 use ringkv_store::mvcc::Mvcc;
 
@@ -53,6 +55,8 @@ pub struct Context {
     pub node: Node,
     pub identity: Identity,
     pub limits: Limits,
+    /// `<data-dir>/member/snap`: where Snapshot writes the copy it streams.
+    pub snap_dir: PathBuf,
 }
 
 impl Context {

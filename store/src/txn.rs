@@ -72,6 +72,36 @@ impl ReadTxn {
     pub fn range(&self, table: Table, start: &[u8], end: Option<&[u8]>) -> Result<ReadCursor<'_>> {
         Cursor::new(&*self.snap, self.snap.root(table.index()), start, end)
     }
+
+    /// Writes everything this transaction sees into a new store file at `path` (created;
+    /// it must not exist yet) and makes it durable: a consistent backup taken while the
+    /// writer goes on, compact (no free pages). Memory stays bounded by committing the
+    /// copy every few thousand entries.
+    pub fn write_copy(&self, path: &std::path::Path) -> Result<()> {
+        const ENTRIES_PER_COMMIT: usize = 4096;
+        if path.exists() {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            });
+        }
+        let copy = Db::open(path)?;
+        for index in 0..TABLES {
+            let table = Table(index as u8);
+            let mut w = copy.begin_write()?;
+            for (n, item) in self.range(table, &[], None)?.enumerate() {
+                let (key, value) = item?;
+                w.insert(table, key, value)?;
+                if (n + 1) % ENTRIES_PER_COMMIT == 0 {
+                    w.commit(false)?;
+                    w = copy.begin_write()?;
+                }
+            }
+            w.commit(false)?;
+        }
+        copy.begin_write()?.commit(true)?;
+        Ok(())
+    }
 }
 
 /// The single write transaction.

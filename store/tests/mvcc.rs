@@ -529,3 +529,30 @@ fn reopen_without_checkpoint_returns_to_the_last_one_with_its_consistent_index()
     w.put(b"k7", b"v", 0).unwrap();
     assert_eq!(w.commit(false).unwrap().revision, 8);
 }
+
+/// A copy is the state of one commit, whatever the writer does meanwhile, and opens as a
+/// store of its own with the same contents, hash and consistent index.
+#[test]
+fn write_copy_is_a_consistent_store_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Mvcc::open(dir.path().join("db")).unwrap();
+    for i in 0..5000u64 {
+        let mut w = m.write().unwrap();
+        w.put(format!("k{i:05}").as_bytes(), b"value", 0).unwrap();
+        w.set_consistent_index(i + 1, 1);
+        w.commit(false).unwrap();
+    }
+    let copy_path = dir.path().join("copy.db");
+    m.write_copy(&copy_path).unwrap();
+    assert!(m.write_copy(&copy_path).is_err(), "never overwrites");
+    put(&m, "after", "x");
+
+    let copy = Mvcc::open(&copy_path).unwrap();
+    let r = copy.read();
+    assert_eq!(r.revision(), 5001);
+    assert_eq!(r.consistent_index(), (5000, 1));
+    assert_eq!(r.hash_kv(5001).unwrap(), m.read().hash_kv(5001).unwrap());
+    assert!(get(&copy, "after", 0).is_none());
+    assert_eq!(get(&copy, "k04999", 0).unwrap().value, b"value");
+    copy.db().check().unwrap();
+}

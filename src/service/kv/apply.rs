@@ -152,16 +152,19 @@ pub fn range(view: &impl RangeView, r: &RangeRequest) -> Result<RangeResponse, A
         (_, order) => order,
     };
     if order != SortOrder::None {
-        // Stable, so ties keep key order (etcd's unstable sort agrees for small results).
+        // Stable in both directions, so ties keep key order: etcd sorts with Go's
+        // sort.Sort(sort.Reverse(..)) for descending, whose insertion sort (small results)
+        // keeps equal elements where they were.
+        let descend = order == SortOrder::Descend;
+        let directed = |o: std::cmp::Ordering| if descend { o.reverse() } else { o };
         match sort_target {
-            SortTarget::Key => kvs.sort_by(|a, b| a.key.cmp(&b.key)),
-            SortTarget::Version => kvs.sort_by_key(|kv| kv.version),
-            SortTarget::Create => kvs.sort_by_key(|kv| kv.create_revision),
-            SortTarget::Mod => kvs.sort_by_key(|kv| kv.mod_revision),
-            SortTarget::Value => kvs.sort_by(|a, b| a.value.cmp(&b.value)),
-        }
-        if order == SortOrder::Descend {
-            kvs.reverse();
+            SortTarget::Key => kvs.sort_by(|a, b| directed(a.key.cmp(&b.key))),
+            SortTarget::Version => kvs.sort_by(|a, b| directed(a.version.cmp(&b.version))),
+            SortTarget::Create => {
+                kvs.sort_by(|a, b| directed(a.create_revision.cmp(&b.create_revision)))
+            }
+            SortTarget::Mod => kvs.sort_by(|a, b| directed(a.mod_revision.cmp(&b.mod_revision))),
+            SortTarget::Value => kvs.sort_by(|a, b| directed(a.value.cmp(&b.value))),
         }
     }
     let mut more = false;

@@ -180,6 +180,12 @@ impl Mvcc {
         self.db.size_in_use()
     }
 
+    /// Writes a consistent copy of the latest commit to a new store file at `path` (etcd's
+    /// snapshot): the copy opens with `Mvcc::open` like any store.
+    pub fn write_copy(&self, path: &Path) -> Result<(), MvccError> {
+        Ok(self.db.begin_read().write_copy(path)?)
+    }
+
     /// Make everything committed so far durable (fsync of data + meta): a checkpoint.
     pub fn checkpoint(&self) -> Result<(), MvccError> {
         self.db.begin_write()?.commit(true)?;
