@@ -8,8 +8,8 @@ use bytes::Bytes;
 use prost::Message;
 use raft::eraftpb::{Entry, EntryType};
 use ringkv_proto::etcdserverpb::{
-    AlarmMember, AlarmRequest, AlarmResponse, CompactionResponse, DeleteRangeResponse, PutResponse,
-    TxnResponse, alarm_request,
+    AlarmMember, AlarmRequest, AlarmResponse, AlarmType, CompactionResponse, DeleteRangeResponse,
+    PutResponse, TxnResponse, alarm_request,
 };
 use ringkv_proto::ringkvpb::{RaftRequest, raft_request};
 use ringkv_store::mvcc::{Mvcc, MvccError, MvccWrite, Side};
@@ -33,11 +33,15 @@ pub type ApplyOutcome = Result<Applied, EtcdError>;
 /// Applies requests to the store. Lives on the raft core; the only writer of the store.
 pub struct Applier {
     mvcc: Mvcc,
+    /// A NOSPACE alarm is raised: writes that add data are refused (etcd's
+    /// applierV3Capped) until it is disarmed.
+    nospace: bool,
 }
 
 impl Applier {
-    pub fn new(mvcc: Mvcc) -> Applier {
-        Applier { mvcc }
+    pub fn new(mvcc: Mvcc) -> Result<Applier, MvccError> {
+        let nospace = nospace_raised(mvcc.read().side_scan(Side::Alarm)?);
+        Ok(Applier { mvcc, nospace })
     }
 
     pub fn mvcc(&self) -> &Mvcc {
@@ -69,7 +73,7 @@ impl Applier {
                 continue;
             }
             let outcome = match RaftRequest::decode(&entry.data[..]) {
-                Ok(request) => match apply_request(&mut w, request) {
+                Ok(request) => match apply_request(&mut w, request, &mut self.nospace) {
                     Ok(applied) => Some(Ok(applied)),
                     Err(ApplyError::Client(e)) => Some(Err(e)),
                     Err(ApplyError::Store(e)) => return Err(e),
@@ -121,8 +125,15 @@ fn fatal(e: &MvccError) -> ! {
     std::process::exit(1)
 }
 
-fn apply_request(w: &mut MvccWrite<'_>, request: RaftRequest) -> Result<Applied, ApplyError> {
+fn apply_request(
+    w: &mut MvccWrite<'_>,
+    request: RaftRequest,
+    nospace: &mut bool,
+) -> Result<Applied, ApplyError> {
     use raft_request::Request;
+    if *nospace && adds_data(&request) {
+        return Err(EtcdError::NoSpace.into());
+    }
     match request.request {
         Some(Request::Put(p)) => Ok(Applied::Put(kv::put(w, &p)?)),
         Some(Request::DeleteRange(d)) => Ok(Applied::DeleteRange(kv::delete_range(w, &d)?)),
@@ -131,9 +142,27 @@ fn apply_request(w: &mut MvccWrite<'_>, request: RaftRequest) -> Result<Applied,
             Ok(Applied::Txn(plan.execute(w, &t)?))
         }
         Some(Request::Compaction(c)) => Ok(Applied::Compaction(kv::compact(w, &c)?)),
-        Some(Request::Alarm(a)) => Ok(Applied::Alarm(apply_alarm(w, &a)?)),
+        Some(Request::Alarm(a)) => {
+            let resp = apply_alarm(w, &a)?;
+            *nospace = nospace_raised(w.side_scan(Side::Alarm)?);
+            Ok(Applied::Alarm(resp))
+        }
         None => Err(ApplyError::Client(EtcdError::KeyNotFound)),
     }
+}
+
+/// What NOSPACE refuses: puts and Txns with a put (etcd: a quota cost above 0).
+fn adds_data(request: &RaftRequest) -> bool {
+    use raft_request::Request;
+    match &request.request {
+        Some(Request::Put(_)) => true,
+        Some(Request::Txn(t)) => crate::service::kv::txn_put_cost(t) > 0,
+        _ => false,
+    }
+}
+
+fn nospace_raised(alarms_table: Vec<(Vec<u8>, Vec<u8>)>) -> bool {
+    !alarms(alarms_table, AlarmType::Nospace as i32).is_empty()
 }
 
 /// The alarm side table: key = member ID (8 bytes BE) ++ alarm type (4 bytes BE).
@@ -214,7 +243,7 @@ mod tests {
             let mvcc = Mvcc::open(dir.path().join("db")).unwrap();
             Harness {
                 _dir: dir,
-                applier: Applier::new(mvcc),
+                applier: Applier::new(mvcc).unwrap(),
                 index: 0,
             }
         }
@@ -360,5 +389,40 @@ mod tests {
             1,
             "a refused request still consumes its index"
         );
+    }
+
+    #[test]
+    fn a_raised_nospace_alarm_refuses_puts_until_disarmed() {
+        use ringkv_proto::etcdserverpb::DeleteRangeRequest;
+        let mut h = Harness::new();
+        h.put("a", "1");
+        let alarm = |action: alarm_request::AlarmAction| {
+            raft_request::Request::Alarm(AlarmRequest {
+                action: action as i32,
+                member_id: 7,
+                alarm: AlarmType::Nospace as i32,
+            })
+        };
+        let raised = h.apply(alarm(alarm_request::AlarmAction::Activate));
+        assert!(matches!(raised, Ok(Applied::Alarm(a)) if a.alarms.len() == 1));
+        let put = |key: &str| {
+            raft_request::Request::Put(PutRequest {
+                key: key.to_owned().into(),
+                value: "v".into(),
+                ..PutRequest::default()
+            })
+        };
+        assert!(matches!(h.apply(put("b")), Err(EtcdError::NoSpace)));
+        let deleted = h.apply(raft_request::Request::DeleteRange(DeleteRangeRequest {
+            key: "a".into(),
+            ..DeleteRangeRequest::default()
+        }));
+        assert!(matches!(deleted, Ok(Applied::DeleteRange(d)) if d.deleted == 1));
+        // The alarm is in the store: a restarted applier still refuses.
+        let restarted = Applier::new(h.applier.mvcc().clone()).unwrap();
+        assert!(restarted.nospace);
+        h.apply(alarm(alarm_request::AlarmAction::Deactivate))
+            .unwrap();
+        assert!(matches!(h.apply(put("b")), Ok(Applied::Put(_))));
     }
 }

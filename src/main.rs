@@ -130,7 +130,7 @@ fn serve_options(config: &ServerConfig) -> ServeOptions {
         limits: Limits {
             max_txn_ops: usize::try_from(config.max_txn_ops).unwrap_or(usize::MAX),
             max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
-            quota_backend_bytes: u64::try_from(config.quota_backend_bytes).unwrap_or(0),
+            quota_bytes: Limits::quota_from_flag(config.quota_backend_bytes),
         },
     }
 }

@@ -115,9 +115,13 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         limits: options.limits.clone(),
         snap_dir: data_dir.snap_dir(),
     };
+    let applier = Applier::new(mvcc).map_err(|source| ServeError::Store {
+        path: db_path.clone(),
+        source,
+    })?;
     let raft_core = RaftCore {
         config: raft_config,
-        applier: Applier::new(mvcc),
+        applier,
         inbox,
         handle,
     };

@@ -26,7 +26,6 @@ use etcd_client::{
 };
 
 for_both_targets! {
-    ignore_ringkv = "ringkv KV service lands with issue 6";
     transcript_matches_reference_etcd,
 }
 

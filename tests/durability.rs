@@ -18,7 +18,6 @@ use etcd_client::{Client, ConnectOptions, GetOptions};
 use tokio::sync::Notify;
 
 for_both_targets! {
-    ignore_ringkv = "ringkv KV service and restart replay land with issue 6";
     acknowledged_puts_survive_sigkill,
 }
 

@@ -17,7 +17,6 @@ use common::{Target, TestServer, scratch_dir};
 use serde_json::{Value, json};
 
 for_both_targets! {
-    ignore_ringkv = "ringkv KV/Maintenance services land with issue 6";
     put_and_get_in_simple_and_json_output,
     get_prefix_from_key_range_and_limit,
     get_at_a_revision_and_sorted,

@@ -259,8 +259,8 @@ pub static FLAGS: &[FlagSpec] = &[
         "0",
         Int,
         Member,
-        NotYet("storage quota"),
-        "Backend size that raises the NOSPACE alarm (0 means 2 GiB).",
+        Yes,
+        "Backend size that raises the NOSPACE alarm (0 means 2 GiB, negative disables it).",
     ),
     flag(
         "backend-batch-interval",

@@ -16,6 +16,9 @@ use ringkv_store::mvcc::Mvcc;
 
 pub use node::Node;
 
+/// etcd's DefaultQuotaBytes: what `--quota-backend-bytes 0` means.
+pub const DEFAULT_QUOTA_BYTES: u64 = 2 << 30;
+
 /// Limits from the command line that shape requests.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -23,8 +26,20 @@ pub struct Limits {
     pub max_txn_ops: usize,
     /// `--max-request-bytes`: the largest encoded request that may enter the raft log.
     pub max_request_bytes: usize,
-    /// `--quota-backend-bytes` (0 = etcd's default of 2 GiB).
-    pub quota_backend_bytes: u64,
+    /// The store size at which writes raise NOSPACE (`--quota-backend-bytes`); `None`
+    /// when disabled.
+    pub quota_bytes: Option<u64>,
+}
+
+impl Limits {
+    /// `--quota-backend-bytes` as etcd reads it: 0 is the default, negative disables.
+    pub fn quota_from_flag(flag: i64) -> Option<u64> {
+        match u64::try_from(flag) {
+            Ok(0) => Some(DEFAULT_QUOTA_BYTES),
+            Ok(bytes) => Some(bytes),
+            Err(_) => None,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -32,7 +47,7 @@ impl Default for Limits {
         Limits {
             max_txn_ops: 128,
             max_request_bytes: 1536 * 1024,
-            quota_backend_bytes: 0,
+            quota_bytes: Some(DEFAULT_QUOTA_BYTES),
         }
     }
 }

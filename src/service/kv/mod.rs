@@ -7,8 +7,9 @@ pub mod apply;
 pub mod check;
 
 use ringkv_proto::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
-    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+    AlarmRequest, AlarmType, CompactionRequest, CompactionResponse, DeleteRangeRequest,
+    DeleteRangeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest,
+    TxnResponse, alarm_request,
 };
 use ringkv_proto::ringkvpb::{RaftRequest, raft_request::Request};
 
@@ -49,6 +50,7 @@ async fn propose(ctx: &Context, request: Request) -> Result<Applied, EtcdError> 
 
 pub async fn put(ctx: &Context, r: PutRequest) -> Result<PutResponse, EtcdError> {
     check::check_put(&r)?;
+    check_quota(ctx, put_cost(&r)).await?;
     match propose(ctx, Request::Put(r)).await? {
         Applied::Put(mut resp) => {
             ctx.fill(&mut resp.header);
@@ -86,6 +88,7 @@ pub async fn txn(ctx: &Context, r: TxnRequest) -> Result<TxnResponse, EtcdError>
         ctx.fill(&mut resp.header);
         return Ok(resp);
     }
+    check_quota(ctx, txn_put_cost(&r)).await?;
     match propose(ctx, Request::Txn(r)).await? {
         Applied::Txn(mut resp) => {
             ctx.fill(&mut resp.header);
@@ -93,6 +96,48 @@ pub async fn txn(ctx: &Context, r: TxnRequest) -> Result<TxnResponse, EtcdError>
         }
         other => Err(mismatch(&other)),
     }
+}
+
+/// etcd's kvOverhead: what the quota charges a put beyond its key and value.
+const KV_OVERHEAD: u64 = 256;
+
+fn put_cost(p: &PutRequest) -> u64 {
+    KV_OVERHEAD + p.key.len() as u64 + p.value.len() as u64
+}
+
+/// etcd's costTxn: the costlier branch's puts (nested Txns included).
+pub(crate) fn txn_put_cost(t: &TxnRequest) -> u64 {
+    use ringkv_proto::etcdserverpb::request_op::Request as Op;
+    let branch = |ops: &[ringkv_proto::etcdserverpb::RequestOp]| -> u64 {
+        ops.iter()
+            .map(|op| match &op.request {
+                Some(Op::RequestPut(p)) => put_cost(p),
+                Some(Op::RequestTxn(t)) => txn_put_cost(t),
+                _ => 0,
+            })
+            .sum()
+    };
+    branch(&t.success).max(branch(&t.failure))
+}
+
+/// etcd's quotaAlarmer: a write that would take the store past the quota raises the
+/// NOSPACE alarm (through raft, so every member refuses writes) and is refused.
+async fn check_quota(ctx: &Context, cost: u64) -> Result<(), EtcdError> {
+    let Some(quota) = ctx.limits.quota_bytes else {
+        return Ok(());
+    };
+    if ctx.mvcc.db_size().saturating_add(cost) < quota {
+        return Ok(());
+    }
+    let raise = AlarmRequest {
+        action: alarm_request::AlarmAction::Activate as i32,
+        member_id: ctx.identity.member_id,
+        alarm: AlarmType::Nospace as i32,
+    };
+    if let Err(e) = crate::service::maintenance::alarm(ctx, raise).await {
+        tracing::warn!(error = %e, "cannot raise the NOSPACE alarm");
+    }
+    Err(EtcdError::NoSpace)
 }
 
 /// etcd's isTxnSerializable: every Range on both branches (recursively) is serializable.
