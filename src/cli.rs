@@ -685,16 +685,16 @@ mod tests {
 
     #[test]
     fn not_supported_yet() {
-        let e = error(&["--snapshot-count", "5"], &[]);
+        let e = error(&["--max-snapshots", "3"], &[]);
         assert_eq!(
             e.to_string(),
-            "ringkv: --snapshot-count is not supported yet (WAL and snapshot tuning)"
+            "ringkv: --max-snapshots is not supported yet (WAL and snapshot tuning)"
         );
         // The default value given explicitly is fine.
         server(
             &[
-                "--snapshot-count",
-                "100000",
+                "--max-snapshots",
+                "5",
                 "--enable-v2=false",
                 "--enable-grpc-gateway=false",
             ],
