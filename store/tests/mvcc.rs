@@ -556,3 +556,30 @@ fn write_copy_is_a_consistent_store_of_its_own() {
     assert_eq!(get(&copy, "k04999", 0).unwrap().value, b"value");
     copy.db().check().unwrap();
 }
+
+/// The writer keeps the lease → keys index itself: a put attaches, a put with another or
+/// no lease moves or detaches, a delete detaches.
+#[test]
+fn lease_keys_follow_puts_and_deletes() {
+    let (_d, m) = open();
+    let write = |f: &dyn Fn(&mut ringkv_store::mvcc::MvccWrite<'_>)| {
+        let mut w = m.write().unwrap();
+        f(&mut w);
+        w.commit(false).unwrap();
+    };
+    write(&|w| {
+        w.put(b"a", b"1", 7).unwrap();
+        w.put(b"b", b"1", 7).unwrap();
+        w.put(b"c", b"1", 8).unwrap();
+    });
+    assert_eq!(m.read().lease_keys(7).unwrap(), [b"a".to_vec(), b"b".to_vec()]);
+    write(&|w| w.put(b"a", b"2", 8).unwrap());
+    write(&|w| w.put(b"b", b"2", 0).unwrap());
+    assert!(m.read().lease_keys(7).unwrap().is_empty());
+    assert_eq!(m.read().lease_keys(8).unwrap(), [b"a".to_vec(), b"c".to_vec()]);
+    write(&|w| {
+        w.delete_range(b"a", b"").unwrap();
+    });
+    let w = m.write().unwrap();
+    assert_eq!(w.lease_keys(8).unwrap(), [b"c".to_vec()]);
+}

@@ -93,6 +93,9 @@ pub enum Side {
     Cluster,
     Alarm,
     Meta,
+    /// Keys attached to a lease: lease ID (8 bytes BE) ++ user key, empty value. Kept by
+    /// the MVCC writer itself on every put and delete.
+    LeaseKey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -274,6 +277,21 @@ impl MvccRead {
 
     pub fn side_scan(&self, side: Side) -> Result<SideEntries, MvccError> {
         side::scan(&self.txn, side)
+    }
+
+    /// The entries of `side` whose keys start with `prefix`.
+    pub fn side_scan_prefix(
+        &self,
+        side: Side,
+        prefix: &[u8],
+    ) -> Result<SideEntries, MvccError> {
+        side::scan_prefix(&self.txn, side, prefix)
+    }
+
+    /// The keys attached to `lease`, in key order.
+    pub fn lease_keys(&self, lease: i64) -> Result<Vec<Vec<u8>>, MvccError> {
+        let entries = self.side_scan_prefix(Side::LeaseKey, &lease.to_be_bytes())?;
+        Ok(entries.into_iter().map(|(k, _)| k[8..].to_vec()).collect())
     }
 
     /// HashKV(revision) (0 = current): hash of all versions with mod_revision in

@@ -17,6 +17,7 @@ impl Side {
             Side::Cluster => 6,
             Side::Alarm => 7,
             Side::Meta => 8,
+            Side::LeaseKey => 9,
         }
     }
 }
@@ -33,16 +34,35 @@ pub fn get(src: &impl Source, side: Side, key: &[u8]) -> Result<Option<Vec<u8>>,
 }
 
 pub fn scan(src: &impl Source, side: Side) -> Result<SideEntries, MvccError> {
-    let tag = side.tag();
+    scan_prefix(src, side, &[])
+}
+
+/// The entries of `side` whose keys start with `prefix`, in key order.
+pub fn scan_prefix(src: &impl Source, side: Side, prefix: &[u8]) -> Result<SideEntries, MvccError> {
+    let start = side_key(side, prefix);
+    let end = successor_of_prefix(&start);
     let mut out = Vec::new();
     let mut last = None;
-    for item in src.scan(SIDE, &[tag], Some(&[tag + 1]))? {
+    for item in src.scan(SIDE, &start, Some(&end))? {
         let (k, v) = item?;
         ordered(&mut last, k)?;
         let user = k.get(1..).unwrap_or_default();
         out.push((user.to_vec(), v.to_vec()));
     }
     Ok(out)
+}
+
+/// The smallest key above every key that starts with `prefix` (which starts with a tag
+/// byte below 0xFF, so it is never all 0xFF).
+fn successor_of_prefix(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while end.last() == Some(&0xFF) {
+        end.pop();
+    }
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
 }
 
 /// The longest key a side table holds (the B-tree's limit less the tag byte).

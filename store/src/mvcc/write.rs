@@ -106,10 +106,13 @@ impl<'a> MvccWrite<'a> {
         }
         let prefix = key::prefix(key);
         let rev = self.next_revision();
-        let (create_revision, version) = match self.view().newest_at(&prefix, i64::MAX)? {
-            Some((_, prev)) if !prev.tombstone => (prev.create_revision, prev.version + 1),
-            _ => (rev.main, 1),
-        };
+        let (create_revision, version, prev_lease) =
+            match self.view().newest_at(&prefix, i64::MAX)? {
+                Some((_, prev)) if !prev.tombstone => {
+                    (prev.create_revision, prev.version + 1, prev.lease)
+                }
+                _ => (rev.main, 1, 0),
+            };
         let record = Record {
             tombstone: false,
             create_revision,
@@ -119,6 +122,10 @@ impl<'a> MvccWrite<'a> {
         };
         let r = self.insert_version(&prefix, key, rev, &record, EventKind::Put);
         self.guard(r)?;
+        if prev_lease != lease {
+            self.detach(prev_lease, key)?;
+            self.attach(lease, key)?;
+        }
         self.events.push(Event {
             kind: EventKind::Put,
             kv: KeyValue {
@@ -155,12 +162,12 @@ impl<'a> MvccWrite<'a> {
         {
             let view = self.view();
             let at = view.state.current;
-            view.visit(&KeyRange::new(key, range_end), at, |prefix, _, _| {
-                live.push(prefix.to_vec());
+            view.visit(&KeyRange::new(key, range_end), at, |prefix, _, record| {
+                live.push((prefix.to_vec(), record.lease));
                 Ok(true)
             })?;
         }
-        for prefix in &live {
+        for (prefix, lease) in &live {
             let user = key::unescape(prefix).ok_or(MvccError::Corrupt {
                 reason: "kv key malformed",
             })?;
@@ -168,6 +175,7 @@ impl<'a> MvccWrite<'a> {
             let r =
                 self.insert_version(prefix, &user, rev, &Record::tombstone(), EventKind::Delete);
             self.guard(r)?;
+            self.detach(*lease, &user)?;
             self.events.push(Event {
                 kind: EventKind::Delete,
                 kv: KeyValue {
@@ -178,6 +186,23 @@ impl<'a> MvccWrite<'a> {
             });
         }
         Ok(live.len() as i64)
+    }
+
+    /// Records `key` as attached to `lease` (0: no lease, nothing to record).
+    fn attach(&mut self, lease: i64, key: &[u8]) -> Result<(), MvccError> {
+        if lease == 0 {
+            return Ok(());
+        }
+        let r = side::put(&mut self.txn, Side::LeaseKey, &lease_key(lease, key), &[]);
+        self.guard(r)
+    }
+
+    fn detach(&mut self, lease: i64, key: &[u8]) -> Result<(), MvccError> {
+        if lease == 0 {
+            return Ok(());
+        }
+        let r = side::delete(&mut self.txn, Side::LeaseKey, &lease_key(lease, key)).map(drop);
+        self.guard(r)
     }
 
     /// Ends the current request: the next change takes the next main revision. Requests
@@ -219,6 +244,21 @@ impl<'a> MvccWrite<'a> {
         side::scan(&self.txn, side)
     }
 
+    /// The entries of `side` whose keys start with `prefix`.
+    pub fn side_scan_prefix(
+        &self,
+        side: Side,
+        prefix: &[u8],
+    ) -> Result<super::SideEntries, MvccError> {
+        side::scan_prefix(&self.txn, side, prefix)
+    }
+
+    /// The keys attached to `lease`, in key order.
+    pub fn lease_keys(&self, lease: i64) -> Result<Vec<Vec<u8>>, MvccError> {
+        let entries = self.side_scan_prefix(Side::LeaseKey, &lease.to_be_bytes())?;
+        Ok(entries.into_iter().map(|(k, _)| k[8..].to_vec()).collect())
+    }
+
     pub fn side_put(&mut self, side: Side, key: &[u8], value: &[u8]) -> Result<(), MvccError> {
         side::check(key, value)?;
         let r = side::put(&mut self.txn, side, key, value);
@@ -256,6 +296,13 @@ impl<'a> MvccWrite<'a> {
             events: self.events,
         })
     }
+}
+
+fn lease_key(lease: i64, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + key.len());
+    out.extend_from_slice(&lease.to_be_bytes());
+    out.extend_from_slice(key);
+    out
 }
 
 /// Keys the `kv` table cannot hold once encoded get a clear error before anything changes.
