@@ -9,14 +9,18 @@ use prost::Message;
 use raft::eraftpb::{Entry, EntryType};
 use ringkv_proto::etcdserverpb::{
     AlarmMember, AlarmRequest, AlarmResponse, AlarmType, CompactionResponse, DeleteRangeResponse,
-    PutResponse, TxnResponse, alarm_request,
+    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutResponse,
+    ResponseHeader, TxnResponse, alarm_request,
 };
 use ringkv_proto::ringkvpb::{RaftRequest, raft_request};
 use ringkv_store::mvcc::{Mvcc, MvccError, MvccWrite, Side};
 
 use crate::error::EtcdError;
+use crate::lease::{Lessor, MAX_LEASE_TTL};
 use crate::raft::StateMachine;
+use crate::service::kv::apply::RangeView as _;
 use crate::service::kv::apply::{self as kv, ApplyError};
+use std::sync::Arc;
 
 /// The answer to one applied request, handed back to the core that proposed it.
 #[derive(Debug, Clone)]
@@ -26,6 +30,8 @@ pub enum Applied {
     Txn(TxnResponse),
     Compaction(CompactionResponse),
     Alarm(AlarmResponse),
+    LeaseGrant(LeaseGrantResponse),
+    LeaseRevoke(LeaseRevokeResponse),
 }
 
 pub type ApplyOutcome = Result<Applied, EtcdError>;
@@ -33,15 +39,29 @@ pub type ApplyOutcome = Result<Applied, EtcdError>;
 /// Applies requests to the store. Lives on the raft core; the only writer of the store.
 pub struct Applier {
     mvcc: Mvcc,
+    /// Deadlines follow the grants and revokes applied here.
+    lessor: Arc<Lessor>,
     /// A NOSPACE alarm is raised: writes that add data are refused (etcd's
     /// applierV3Capped) until it is disarmed.
     nospace: bool,
 }
 
 impl Applier {
-    pub fn new(mvcc: Mvcc) -> Result<Applier, MvccError> {
-        let nospace = nospace_raised(mvcc.read().side_scan(Side::Alarm)?);
-        Ok(Applier { mvcc, nospace })
+    /// Opens the applier over the store and arms every stored lease for a full TTL (as
+    /// etcd does on restart).
+    pub fn new(mvcc: Mvcc, lessor: Arc<Lessor>) -> Result<Applier, MvccError> {
+        let read = mvcc.read();
+        let nospace = nospace_raised(read.side_scan(Side::Alarm)?);
+        for (key, value) in read.side_scan(Side::Lease)? {
+            if let (Some(id), Some(ttl)) = (decode_i64(&key), decode_i64(&value)) {
+                lessor.granted(id, ttl);
+            }
+        }
+        Ok(Applier {
+            mvcc,
+            lessor,
+            nospace,
+        })
     }
 
     pub fn mvcc(&self) -> &Mvcc {
@@ -73,11 +93,13 @@ impl Applier {
                 continue;
             }
             let outcome = match RaftRequest::decode(&entry.data[..]) {
-                Ok(request) => match apply_request(&mut w, request, &mut self.nospace) {
-                    Ok(applied) => Some(Ok(applied)),
-                    Err(ApplyError::Client(e)) => Some(Err(e)),
-                    Err(ApplyError::Store(e)) => return Err(e),
-                },
+                Ok(request) => {
+                    match apply_request(&mut w, request, &mut self.nospace, &self.lessor) {
+                        Ok(applied) => Some(Ok(applied)),
+                        Err(ApplyError::Client(e)) => Some(Err(e)),
+                        Err(ApplyError::Store(e)) => return Err(e),
+                    }
+                }
                 Err(e) => {
                     // Only our own proposals reach the log; an undecodable one is a bug,
                     // not client input. Skip it rather than wedge the member.
@@ -129,6 +151,7 @@ fn apply_request(
     w: &mut MvccWrite<'_>,
     request: RaftRequest,
     nospace: &mut bool,
+    lessor: &Lessor,
 ) -> Result<Applied, ApplyError> {
     use raft_request::Request;
     if *nospace && adds_data(&request) {
@@ -147,15 +170,72 @@ fn apply_request(
             *nospace = nospace_raised(w.side_scan(Side::Alarm)?);
             Ok(Applied::Alarm(resp))
         }
+        Some(Request::LeaseGrant(g)) => Ok(Applied::LeaseGrant(lease_grant(w, &g, lessor)?)),
+        Some(Request::LeaseRevoke(r)) => Ok(Applied::LeaseRevoke(lease_revoke(w, &r, lessor)?)),
         None => Err(ApplyError::Client(EtcdError::KeyNotFound)),
     }
+}
+
+fn decode_i64(bytes: &[u8]) -> Option<i64> {
+    Some(i64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// etcd's lessor.Grant: ID 0 is refused (the proposer picks one), TTLs above 9e9 s are
+/// refused, shorter than the minimum are raised to it, an existing ID is refused.
+fn lease_grant(
+    w: &mut MvccWrite<'_>,
+    g: &LeaseGrantRequest,
+    lessor: &Lessor,
+) -> Result<LeaseGrantResponse, ApplyError> {
+    if g.id == 0 {
+        return Err(EtcdError::LeaseNotFound.into());
+    }
+    if g.ttl > MAX_LEASE_TTL {
+        return Err(EtcdError::LeaseTtlTooLarge.into());
+    }
+    if w.lease_exists(g.id)? {
+        return Err(EtcdError::LeaseExist.into());
+    }
+    let ttl = g.ttl.max(lessor.min_ttl());
+    w.side_put(Side::Lease, &kv::lease_key(g.id), &ttl.to_be_bytes())?;
+    lessor.granted(g.id, ttl);
+    Ok(LeaseGrantResponse {
+        header: Some(ResponseHeader {
+            revision: w.revision(),
+            ..ResponseHeader::default()
+        }),
+        id: g.id,
+        ttl,
+        ..LeaseGrantResponse::default()
+    })
+}
+
+/// etcd's lessor.Revoke: every attached key is deleted in one revision, then the lease.
+fn lease_revoke(
+    w: &mut MvccWrite<'_>,
+    r: &LeaseRevokeRequest,
+    lessor: &Lessor,
+) -> Result<LeaseRevokeResponse, ApplyError> {
+    if !w.side_delete(Side::Lease, &kv::lease_key(r.id))? {
+        return Err(EtcdError::LeaseNotFound.into());
+    }
+    for key in w.lease_keys(r.id)? {
+        w.delete_range(&key, &[])?;
+    }
+    lessor.revoked(r.id);
+    Ok(LeaseRevokeResponse {
+        header: Some(ResponseHeader {
+            revision: w.revision(),
+            ..ResponseHeader::default()
+        }),
+    })
 }
 
 /// What NOSPACE refuses: puts and Txns with a put (etcd: a quota cost above 0).
 fn adds_data(request: &RaftRequest) -> bool {
     use raft_request::Request;
     match &request.request {
-        Some(Request::Put(_)) => true,
+        Some(Request::Put(_)) | Some(Request::LeaseGrant(_)) => true,
         Some(Request::Txn(t)) => crate::service::kv::txn_put_cost(t) > 0,
         _ => false,
     }
@@ -243,7 +323,7 @@ mod tests {
             let mvcc = Mvcc::open(dir.path().join("db")).unwrap();
             Harness {
                 _dir: dir,
-                applier: Applier::new(mvcc).unwrap(),
+                applier: Applier::new(mvcc, Arc::new(Lessor::new(1, 2))).unwrap(),
                 index: 0,
             }
         }
@@ -419,10 +499,47 @@ mod tests {
         }));
         assert!(matches!(deleted, Ok(Applied::DeleteRange(d)) if d.deleted == 1));
         // The alarm is in the store: a restarted applier still refuses.
-        let restarted = Applier::new(h.applier.mvcc().clone()).unwrap();
+        let restarted =
+            Applier::new(h.applier.mvcc().clone(), Arc::new(Lessor::new(1, 2))).unwrap();
         assert!(restarted.nospace);
         h.apply(alarm(alarm_request::AlarmAction::Deactivate))
             .unwrap();
         assert!(matches!(h.apply(put("b")), Ok(Applied::Put(_))));
+    }
+
+    #[test]
+    fn lease_revoke_deletes_attached_keys_in_one_revision() {
+        let mut h = Harness::new();
+        let grant =
+            |id: i64, ttl: i64| raft_request::Request::LeaseGrant(LeaseGrantRequest { id, ttl });
+        let Ok(Applied::LeaseGrant(g)) = h.apply(grant(5, 1)) else {
+            panic!("grant failed");
+        };
+        assert_eq!(g.ttl, 2, "raised to the minimum TTL");
+        assert!(matches!(h.apply(grant(5, 10)), Err(EtcdError::LeaseExist)));
+        assert!(matches!(
+            h.apply(grant(6, MAX_LEASE_TTL + 1)),
+            Err(EtcdError::LeaseTtlTooLarge)
+        ));
+        for key in ["a", "b"] {
+            h.apply(raft_request::Request::Put(PutRequest {
+                key: key.to_owned().into(),
+                value: "v".into(),
+                lease: 5,
+                ..PutRequest::default()
+            }))
+            .unwrap();
+        }
+        let revoke = raft_request::Request::LeaseRevoke(LeaseRevokeRequest { id: 5 });
+        let Ok(Applied::LeaseRevoke(r)) = h.apply(revoke.clone()) else {
+            panic!("revoke failed");
+        };
+        assert_eq!(
+            r.header.unwrap().revision,
+            4,
+            "both deletes in one revision"
+        );
+        assert_eq!(h.get("a", 0).unwrap(), vec![]);
+        assert!(matches!(h.apply(revoke), Err(EtcdError::LeaseNotFound)));
     }
 }

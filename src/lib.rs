@@ -16,6 +16,7 @@ pub mod debug;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod lease;
 pub mod logging;
 pub mod raft;
 pub mod runtime;

@@ -3,12 +3,14 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ringkv_store::mvcc::{Mvcc, MvccError};
 
 use crate::apply::Applier;
 use crate::datadir::{DataDir, DataDirError};
+use crate::lease::Lessor;
 use crate::raft::{self, ConfigError, RaftConfig};
 use crate::runtime::{self, RaftCore, RuntimeConfig, RuntimeError};
 use crate::service::{Context, Identity, Limits, Node};
@@ -102,6 +104,10 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         source,
     })?;
     let (handle, inbox) = raft::channel(&raft_config);
+    let lessor = Arc::new(Lessor::new(
+        raft_config.id,
+        Lessor::min_ttl_for(options.election_timeout),
+    ));
     let context = Context {
         mvcc: mvcc.clone(),
         node: Node::new(handle.clone()),
@@ -114,8 +120,9 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         },
         limits: options.limits.clone(),
         snap_dir: data_dir.snap_dir(),
+        lessor: lessor.clone(),
     };
-    let applier = Applier::new(mvcc).map_err(|source| ServeError::Store {
+    let applier = Applier::new(mvcc, lessor).map_err(|source| ServeError::Store {
         path: db_path.clone(),
         source,
     })?;

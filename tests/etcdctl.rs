@@ -10,7 +10,7 @@ mod common;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::etcd::ETCDCTL_BIN;
 use common::{Target, TestServer, scratch_dir};
@@ -28,6 +28,7 @@ for_both_targets! {
     defrag_keeps_the_data,
     snapshot_save_writes_a_file,
     member_list_shows_the_single_member,
+    lease_grant_attach_keepalive_revoke_and_expiry,
 }
 
 /// What one `etcdctl` run printed.
@@ -760,4 +761,65 @@ fn member_list_shows_the_single_member(target: Target) {
     assert_eq!(member["peerURLs"], json!([fields[3]]));
     assert_eq!(member["clientURLs"], json!([fields[4]]));
     assert!(member.get("isLearner").is_none(), "{list}");
+}
+
+fn lease_grant_attach_keepalive_revoke_and_expiry(target: Target) {
+    let (_server, ctl) = start(target, "lease");
+    let granted = |ttl: &str| {
+        let out = ctl.ok(&["lease", "grant", ttl]);
+        let id = out
+            .strip_prefix("lease ")
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("{out:?}"))
+            .to_owned();
+        (id, out)
+    };
+    // Below the minimum TTL (1.5 election timeouts, rounded up) the TTL is raised.
+    let (_, short) = granted("1");
+    assert!(short.ends_with(" granted with TTL(2s)\n"), "{short:?}");
+    let (id, long) = granted("100");
+    assert_eq!(long, format!("lease {id} granted with TTL(100s)\n"));
+    ctl.ok(&["put", "--lease", &id, "k1", "v1"]);
+    ctl.ok(&["put", "--lease", &id, "k2", "v2"]);
+    let ttl = ctl.ok(&["lease", "timetolive", "--keys", &id]);
+    assert!(
+        ttl.starts_with(&format!("lease {id} granted with TTL(100s), remaining(")),
+        "{ttl:?}"
+    );
+    assert!(ttl.ends_with("s), attached keys([k1 k2])\n"), "{ttl:?}");
+    assert_eq!(
+        ctl.ok(&["lease", "keep-alive", "--once", &id]),
+        format!("lease {id} keepalived with TTL(100)\n")
+    );
+    assert!(ctl.ok(&["lease", "list"]).contains(&format!("{id}\n")));
+    assert_eq!(
+        ctl.ok(&["lease", "revoke", &id]),
+        format!("lease {id} revoked\n")
+    );
+    assert_eq!(ctl.ok(&["get", "k", "--prefix"]), "");
+    assert_eq!(
+        ctl.ok(&["lease", "timetolive", &id]),
+        format!("lease {id} already expired\n")
+    );
+    assert_eq!(
+        ctl.fails(&["lease", "revoke", &id]),
+        "Error: failed to revoke lease (etcdserver: requested lease not found)"
+    );
+    assert_eq!(
+        ctl.fails(&["put", "--lease", &id, "k3", "v"]),
+        "Error: etcdserver: requested lease not found"
+    );
+
+    // A lease nobody keeps alive expires and takes its keys with it: wait for it, bounded.
+    let (id, _) = granted("2");
+    ctl.ok(&["put", "--lease", &id, "short", "lived"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ctl.ok(&["get", "short"]).is_empty() {
+        assert!(Instant::now() < deadline, "lease {id} never expired");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        ctl.ok(&["lease", "timetolive", &id]),
+        format!("lease {id} already expired\n")
+    );
 }

@@ -15,16 +15,17 @@ use ringkv_net::grpc::{Code, Status};
 use ringkv_net::server::{Call, Responses, Router, ServerConfig, serve_connection};
 use ringkv_proto::etcdserverpb::{
     AlarmRequest, CompactionRequest, DefragmentRequest, DeleteRangeRequest, HashKvRequest,
-    HashRequest, MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest,
-    MemberUpdateRequest, MoveLeaderRequest, PutRequest, RangeRequest, SnapshotRequest,
-    SnapshotResponse, StatusRequest, TxnRequest,
+    HashRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseLeasesRequest, LeaseRevokeRequest,
+    LeaseTimeToLiveRequest, MemberAddRequest, MemberListRequest, MemberPromoteRequest,
+    MemberRemoveRequest, MemberUpdateRequest, MoveLeaderRequest, PutRequest, RangeRequest,
+    SnapshotRequest, SnapshotResponse, StatusRequest, TxnRequest,
 };
 
 use crate::error::EtcdError;
 use crate::runtime::Shutdown;
 use crate::service::cluster::{self, CHANGES_NOT_SUPPORTED, ChangeRefusal};
 use crate::service::maintenance::{SnapshotError, SnapshotSink};
-use crate::service::{Context, kv, maintenance};
+use crate::service::{Context, kv, lease, maintenance};
 
 /// The router of one core: handlers are `!Send` and live with the core's connections.
 pub fn router(ctx: Rc<Context>) -> Router {
@@ -80,6 +81,24 @@ pub fn router(ctx: Rc<Context>) -> Router {
         |ctx, r: MoveLeaderRequest| async move { maintenance::move_leader(&ctx, &r) },
     );
     routes.snapshot();
+
+    routes.unary(
+        "/etcdserverpb.Lease/LeaseGrant",
+        |ctx, r: LeaseGrantRequest| async move { lease::grant(&ctx, r).await },
+    );
+    routes.unary(
+        "/etcdserverpb.Lease/LeaseRevoke",
+        |ctx, r: LeaseRevokeRequest| async move { lease::revoke(&ctx, r).await },
+    );
+    routes.unary(
+        "/etcdserverpb.Lease/LeaseTimeToLive",
+        |ctx, r: LeaseTimeToLiveRequest| async move { lease::time_to_live(&ctx, &r) },
+    );
+    routes.unary(
+        "/etcdserverpb.Lease/LeaseLeases",
+        |ctx, _: LeaseLeasesRequest| async move { Ok(lease::leases(&ctx)) },
+    );
+    routes.keep_alive();
 
     routes.unary(
         "/etcdserverpb.Cluster/MemberList",
@@ -188,6 +207,35 @@ impl Routes {
                     Ok(()) | Err(SnapshotError::Closed) => Ok(()),
                     Err(SnapshotError::Io(message)) => Err(Status::new(Code::Unknown, message)),
                 }
+            }
+        });
+    }
+
+    /// `Lease/LeaseKeepAlive`: one answer per request, in order, until the client closes.
+    fn keep_alive(&mut self) {
+        const PATH: &str = "/etcdserverpb.Lease/LeaseKeepAlive";
+        self.served.insert(PATH);
+        let ctx = self.ctx.clone();
+        self.router.add(PATH, move |call| {
+            let ctx = ctx.clone();
+            async move {
+                let Call {
+                    mut requests,
+                    mut responses,
+                    ..
+                } = call;
+                while let Some(body) = requests.next().await {
+                    let request = decode::<LeaseKeepAliveRequest>(body?)?;
+                    let response = lease::keep_alive(&ctx, request.id);
+                    if responses
+                        .send(Bytes::from(response.encode_to_vec()))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(())
             }
         });
     }

@@ -213,6 +213,10 @@ async fn serve_core(
     };
 
     let context = Rc::new(context);
+    if raft.is_some() {
+        // Only the raft core (the leader's) revokes expired leases.
+        glommio::spawn_local(crate::service::lease::expire_leases(context.clone())).detach();
+    }
     let router = Rc::new(crate::grpc::router(context.clone()));
     let connections = Gate::new();
     let accept_loops: Vec<_> = listeners

@@ -6,13 +6,17 @@
 
 pub mod cluster;
 pub mod kv;
+pub mod lease;
 pub mod maintenance;
 pub mod node;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ringkv_proto::etcdserverpb::ResponseHeader;
 use ringkv_store::mvcc::Mvcc;
+
+use crate::lease::Lessor;
 
 pub use node::Node;
 
@@ -70,6 +74,8 @@ pub struct Context {
     pub node: Node,
     pub identity: Identity,
     pub limits: Limits,
+    /// Lease deadlines, shared by every core (keepalives renew them in place).
+    pub lessor: Arc<Lessor>,
     /// `<data-dir>/member/snap`: where Snapshot writes the copy it streams.
     pub snap_dir: PathBuf,
 }

@@ -49,6 +49,11 @@ impl Node {
         Ok(())
     }
 
+    /// The raft node has stopped (shutdown or a fatal error).
+    pub fn stopped(&self) -> bool {
+        self.raft.status().stopped
+    }
+
     pub fn status(&self) -> NodeStatus {
         let s = self.raft.status();
         NodeStatus {

@@ -572,11 +572,17 @@ fn lease_keys_follow_puts_and_deletes() {
         w.put(b"b", b"1", 7).unwrap();
         w.put(b"c", b"1", 8).unwrap();
     });
-    assert_eq!(m.read().lease_keys(7).unwrap(), [b"a".to_vec(), b"b".to_vec()]);
+    assert_eq!(
+        m.read().lease_keys(7).unwrap(),
+        [b"a".to_vec(), b"b".to_vec()]
+    );
     write(&|w| w.put(b"a", b"2", 8).unwrap());
     write(&|w| w.put(b"b", b"2", 0).unwrap());
     assert!(m.read().lease_keys(7).unwrap().is_empty());
-    assert_eq!(m.read().lease_keys(8).unwrap(), [b"a".to_vec(), b"c".to_vec()]);
+    assert_eq!(
+        m.read().lease_keys(8).unwrap(),
+        [b"a".to_vec(), b"c".to_vec()]
+    );
     write(&|w| {
         w.delete_range(b"a", b"").unwrap();
     });

@@ -280,11 +280,7 @@ impl MvccRead {
     }
 
     /// The entries of `side` whose keys start with `prefix`.
-    pub fn side_scan_prefix(
-        &self,
-        side: Side,
-        prefix: &[u8],
-    ) -> Result<SideEntries, MvccError> {
+    pub fn side_scan_prefix(&self, side: Side, prefix: &[u8]) -> Result<SideEntries, MvccError> {
         side::scan_prefix(&self.txn, side, prefix)
     }
 
