@@ -29,6 +29,7 @@ for_both_targets! {
     snapshot_save_writes_a_file,
     member_list_shows_the_single_member,
     lease_grant_attach_keepalive_revoke_and_expiry,
+    leases_and_their_keys_survive_a_restart,
 }
 
 /// What one `etcdctl` run printed.
@@ -822,4 +823,28 @@ fn lease_grant_attach_keepalive_revoke_and_expiry(target: Target) {
         ctl.ok(&["lease", "timetolive", &id]),
         format!("lease {id} already expired\n")
     );
+}
+
+fn leases_and_their_keys_survive_a_restart(target: Target) {
+    let (mut server, ctl) = start(target, "lease-restart");
+    let out = ctl.ok(&["lease", "grant", "300"]);
+    let id = out
+        .split(' ')
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out:?}"))
+        .to_owned();
+    ctl.ok(&["put", "--lease", &id, "kept", "v"]);
+    server.restart();
+    let ctl = Etcdctl::new(&server);
+    let ttl = ctl.ok(&["lease", "timetolive", "--keys", &id]);
+    assert!(
+        ttl.starts_with(&format!("lease {id} granted with TTL(300s), remaining(")),
+        "{ttl:?}"
+    );
+    assert!(ttl.ends_with("s), attached keys([kept])\n"), "{ttl:?}");
+    assert_eq!(
+        ctl.ok(&["lease", "revoke", &id]),
+        format!("lease {id} revoked\n")
+    );
+    assert_eq!(ctl.ok(&["get", "kept"]), "");
 }
