@@ -11,7 +11,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use glommio::net::TcpStream;
 use prost::Message as _;
-use ringkv_net::grpc::{Code, Status};
+use ringkv_net::grpc::{Code, Metadata, Status};
 use ringkv_net::server::{Call, Responses, Router, ServerConfig, serve_connection};
 use ringkv_proto::etcdserverpb::{
     AlarmRequest, CompactionRequest, DefragmentRequest, DeleteRangeRequest, HashKvRequest,
@@ -145,10 +145,11 @@ impl Routes {
         self.served.insert(path);
         let ctx = self.ctx.clone();
         let handler = Rc::new(handler);
-        self.router.unary(path, move |_metadata, body: Bytes| {
+        self.router.unary(path, move |metadata, body: Bytes| {
             let ctx = ctx.clone();
             let handler = handler.clone();
             async move {
+                require_leader(&ctx, &metadata)?;
                 let request = decode::<Req>(body)?;
                 let response = handler(ctx, request).await.map_err(EtcdError::status)?;
                 Ok(Bytes::from(response.encode_to_vec()))
@@ -265,6 +266,15 @@ impl SnapshotSink for Responses {
             .await
             .map_err(drop)
     }
+}
+
+/// etcd's interceptor: a client that sent `hasleader: true` (clientv3's
+/// `WithRequireLeader`) is refused while no leader is known.
+fn require_leader(ctx: &Context, metadata: &Metadata) -> Result<(), Status> {
+    if metadata.get_str("hasleader") == Some("true") && ctx.node.status().leader == 0 {
+        return Err(EtcdError::NoLeader.status());
+    }
+    Ok(())
 }
 
 /// grpc-go's answer to a request message that does not decode.

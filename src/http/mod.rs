@@ -8,7 +8,12 @@ use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 use ringkv_net::http1::{self, Head, Http1Error, Response};
 
+use std::rc::Rc;
+
+use ringkv_proto::etcdserverpb::AlarmType;
+
 use crate::runtime::Shutdown;
+use crate::service::Context;
 use crate::version::{ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION};
 
 /// A keep-alive connection idle for this long is closed.
@@ -17,7 +22,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// etcd's largest (a gateway request) is bounded by --max-request-bytes plus gRPC framing.
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-pub async fn serve(mut stream: TcpStream, mut buf: Vec<u8>, shutdown: Shutdown) {
+pub async fn serve(mut stream: TcpStream, mut buf: Vec<u8>, shutdown: Shutdown, ctx: Rc<Context>) {
     use crate::runtime::connection::{ReadOutcome, read_more};
     loop {
         let (head, head_len) = match http1::parse_head(&buf) {
@@ -49,7 +54,12 @@ pub async fn serve(mut stream: TcpStream, mut buf: Vec<u8>, shutdown: Shutdown) 
                 ReadOutcome::Closed => return,
             }
         }
-        let response = route(&head);
+        let unhealthy = if head.path() == "/health" {
+            unhealthy_reason(&ctx)
+        } else {
+            None
+        };
+        let response = route(&head, unhealthy);
         buf.drain(..head_len + body_len);
         let keep_alive = head.keep_alive() && !shutdown.is_triggered();
         if write(&mut stream, &response, keep_alive).await.is_err() || !keep_alive {
@@ -80,8 +90,24 @@ fn protocol_error(e: &Http1Error) -> Response {
     }
 }
 
-/// Maps a request to etcd's answer.
-pub fn route(head: &Head) -> Response {
+/// Why `/health` is false, as etcd 3.5 checks: a raised alarm, then no raft leader.
+pub fn unhealthy_reason(ctx: &Context) -> Option<String> {
+    match crate::service::maintenance::raised_alarms(ctx) {
+        Ok(alarms) => {
+            if let Some(a) = alarms.first() {
+                let kind = AlarmType::try_from(a.alarm)
+                    .map_or_else(|_| a.alarm.to_string(), |t| t.as_str_name().to_owned());
+                return Some(format!("ALARM {kind}"));
+            }
+        }
+        Err(e) => return Some(format!("ALARM ERROR: {e}")),
+    }
+    (ctx.node.status().leader == 0).then(|| "RAFT NO LEADER".to_owned())
+}
+
+/// Maps a request to etcd's answer; `unhealthy` is what `/health` reports (see
+/// [`unhealthy_reason`]).
+pub fn route(head: &Head, unhealthy: Option<String>) -> Response {
     let mut response = match head.path() {
         "/version" => only_get(head).unwrap_or_else(|| {
             Response::new(
@@ -90,9 +116,18 @@ pub fn route(head: &Head) -> Response {
                 format!(r#"{{"etcdserver":"{ETCD_SERVER_VERSION}","etcdcluster":"{ETCD_CLUSTER_VERSION}"}}"#),
             )
         }),
-        // etcd 3.5's body; Go sniffs its content type as text/plain, and so do we.
-        "/health" => only_get(head).unwrap_or_else(|| {
-            Response::new(200, "text/plain; charset=utf-8", r#"{"health":"true","reason":""}"#)
+        // etcd 3.5's bodies; Go sniffs its content type as text/plain, and so do we.
+        "/health" => only_get(head).unwrap_or_else(|| match unhealthy {
+            None => Response::new(
+                200,
+                "text/plain; charset=utf-8",
+                r#"{"health":"true","reason":""}"#,
+            ),
+            Some(reason) => Response::new(
+                503,
+                "text/plain; charset=utf-8",
+                format!(r#"{{"health":"false","reason":"{reason}"}}"#),
+            ),
         }),
         _ => Response::plain_error(404, "404 page not found"),
     };
@@ -131,7 +166,7 @@ mod tests {
     fn get(method: &str, path: &str) -> Response {
         let raw = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n");
         let (head, _) = http1::parse_head(raw.as_bytes()).unwrap().unwrap();
-        route(&head)
+        route(&head, None)
     }
 
     fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
@@ -158,6 +193,14 @@ mod tests {
         let r = get("GET", "/health?serializable=true");
         assert_eq!(r.status, 200);
         assert_eq!(&r.body[..], br#"{"health":"true","reason":""}"#);
+        let raw = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+        let (head, _) = http1::parse_head(raw.as_bytes()).unwrap().unwrap();
+        let r = route(&head, Some("ALARM NOSPACE".into()));
+        assert_eq!(r.status, 503);
+        assert_eq!(
+            &r.body[..],
+            br#"{"health":"false","reason":"ALARM NOSPACE"}"#
+        );
     }
 
     #[test]

@@ -11,12 +11,18 @@ use ringkv_net::sniff::{self, Protocol};
 use ringkv_net::server::Router;
 
 use super::Shutdown;
+use crate::service::Context;
 
 /// A client that connects and sends nothing is dropped after this long.
 const PREFACE_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_CHUNK: usize = 16 * 1024;
 
-pub async fn serve(mut stream: TcpStream, shutdown: Shutdown, router: Rc<Router>) {
+pub async fn serve(
+    mut stream: TcpStream,
+    shutdown: Shutdown,
+    router: Rc<Router>,
+    ctx: Rc<Context>,
+) {
     // Small requests and responses dominate etcd traffic: never wait for Nagle.
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(READ_CHUNK);
@@ -31,7 +37,7 @@ pub async fn serve(mut stream: TcpStream, shutdown: Shutdown, router: Rc<Router>
     };
     match protocol {
         Protocol::Http2 => crate::grpc::serve(stream, buf, shutdown, router).await,
-        Protocol::Http1 => crate::http::serve(stream, buf, shutdown).await,
+        Protocol::Http1 => crate::http::serve(stream, buf, shutdown, ctx).await,
     }
 }
 

@@ -229,6 +229,7 @@ async fn serve_core(
                 shutdown.clone(),
                 connections.clone(),
                 router.clone(),
+                context.clone(),
             ))
         })
         .collect();
@@ -271,6 +272,7 @@ async fn accept_loop(
     shutdown: Shutdown,
     connections: Gate,
     router: Rc<ringkv_net::server::Router>,
+    context: Rc<Context>,
 ) {
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
@@ -281,8 +283,12 @@ async fn accept_loop(
         match accepted {
             None => return,
             Some(Ok(stream)) => {
-                let task =
-                    connections.spawn(connection::serve(stream, shutdown.clone(), router.clone()));
+                let task = connections.spawn(connection::serve(
+                    stream,
+                    shutdown.clone(),
+                    router.clone(),
+                    context.clone(),
+                ));
                 match task {
                     Ok(task) => {
                         task.detach();
