@@ -4,6 +4,8 @@
 //! same store transaction as its effects, so after a crash the WAL is replayed from exactly
 //! the first entry the store has not seen.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use prost::Message;
 use raft::eraftpb::{Entry, EntryType};
@@ -20,7 +22,7 @@ use crate::lease::{Lessor, MAX_LEASE_TTL};
 use crate::raft::StateMachine;
 use crate::service::kv::apply::RangeView as _;
 use crate::service::kv::apply::{self as kv, ApplyError};
-use std::sync::Arc;
+use crate::watch::WatchHub;
 
 /// The answer to one applied request, handed back to the core that proposed it.
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct Applier {
     mvcc: Mvcc,
     /// Deadlines follow the grants and revokes applied here.
     lessor: Arc<Lessor>,
+    /// Rung after every committed batch so watch streams read what it wrote.
+    watch_hub: Arc<WatchHub>,
     /// A NOSPACE alarm is raised: writes that add data are refused (etcd's
     /// applierV3Capped) until it is disarmed.
     nospace: bool,
@@ -49,7 +53,11 @@ pub struct Applier {
 impl Applier {
     /// Opens the applier over the store and arms every stored lease for a full TTL (as
     /// etcd does on restart).
-    pub fn new(mvcc: Mvcc, lessor: Arc<Lessor>) -> Result<Applier, MvccError> {
+    pub fn new(
+        mvcc: Mvcc,
+        lessor: Arc<Lessor>,
+        watch_hub: Arc<WatchHub>,
+    ) -> Result<Applier, MvccError> {
         let read = mvcc.read();
         let nospace = nospace_raised(read.side_scan(Side::Alarm)?);
         for (key, value) in read.side_scan(Side::Lease)? {
@@ -60,6 +68,7 @@ impl Applier {
         Ok(Applier {
             mvcc,
             lessor,
+            watch_hub,
             nospace,
         })
     }
@@ -112,6 +121,7 @@ impl Applier {
         }
         w.set_consistent_index(last.index, last.term);
         w.commit(false)?;
+        self.watch_hub.notify();
         Ok(outcomes)
     }
 }
@@ -323,7 +333,7 @@ mod tests {
             let mvcc = Mvcc::open(dir.path().join("db")).unwrap();
             Harness {
                 _dir: dir,
-                applier: Applier::new(mvcc, Arc::new(Lessor::new(1, 2))).unwrap(),
+                applier: Applier::new(mvcc, Arc::new(Lessor::new(1, 2)), Arc::default()).unwrap(),
                 index: 0,
             }
         }
@@ -499,8 +509,12 @@ mod tests {
         }));
         assert!(matches!(deleted, Ok(Applied::DeleteRange(d)) if d.deleted == 1));
         // The alarm is in the store: a restarted applier still refuses.
-        let restarted =
-            Applier::new(h.applier.mvcc().clone(), Arc::new(Lessor::new(1, 2))).unwrap();
+        let restarted = Applier::new(
+            h.applier.mvcc().clone(),
+            Arc::new(Lessor::new(1, 2)),
+            Arc::default(),
+        )
+        .unwrap();
         assert!(restarted.nospace);
         h.apply(alarm(alarm_request::AlarmAction::Deactivate))
             .unwrap();

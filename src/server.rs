@@ -14,6 +14,7 @@ use crate::lease::Lessor;
 use crate::raft::{self, ConfigError, RaftConfig};
 use crate::runtime::{self, RaftCore, RuntimeConfig, RuntimeError};
 use crate::service::{Context, Identity, Limits, Node};
+use crate::watch::WatchHub;
 
 /// What `serve` needs, already validated by the command line.
 #[derive(Debug, Clone)]
@@ -108,6 +109,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         raft_config.id,
         Lessor::min_ttl_for(options.election_timeout),
     ));
+    let watch_hub = Arc::new(WatchHub::default());
     let context = Context {
         mvcc: mvcc.clone(),
         node: Node::new(handle.clone()),
@@ -121,8 +123,9 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         limits: options.limits.clone(),
         snap_dir: data_dir.snap_dir(),
         lessor: lessor.clone(),
+        watch_hub: watch_hub.clone(),
     };
-    let applier = Applier::new(mvcc, lessor).map_err(|source| ServeError::Store {
+    let applier = Applier::new(mvcc, lessor, watch_hub).map_err(|source| ServeError::Store {
         path: db_path.clone(),
         source,
     })?;

@@ -9,7 +9,8 @@ mod common;
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use common::etcd::ETCDCTL_BIN;
@@ -30,6 +31,8 @@ for_both_targets! {
     member_list_shows_the_single_member,
     lease_grant_attach_keepalive_revoke_and_expiry,
     leases_and_their_keys_survive_a_restart,
+    watch_history_live_events_and_lease_expiry,
+    watch_from_a_compacted_revision_is_canceled,
 }
 
 /// What one `etcdctl` run printed.
@@ -131,6 +134,52 @@ impl Etcdctl {
 
     fn put(&self, key: &str, value: &str) {
         assert_eq!(self.ok(&["put", key, value]), "OK\n");
+    }
+
+    /// Starts `etcdctl watch <args> -w json`, which prints one JSON line per response.
+    fn watch(&self, args: &[&str]) -> Watch {
+        let mut child = Command::new(ETCDCTL_BIN)
+            .env_clear()
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.endpoint))
+            .arg("--dial-timeout=10s")
+            .arg("watch")
+            .args(args)
+            .args(["-w", "json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn /usr/bin/etcdctl (Debian package etcd-client)");
+        let lines = common::forward_lines(child.stdout.take().expect("stdout is piped"));
+        Watch { child, lines }
+    }
+}
+
+/// A running `etcdctl watch`; stopped by its PID when dropped.
+struct Watch {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Watch {
+    /// The next watch response, IDs stripped; waits at most `RUN_TIMEOUT`.
+    fn next(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(RUN_TIMEOUT)
+            .unwrap_or_else(|e| panic!("no watch response within {RUN_TIMEOUT:?}: {e}"));
+        let mut value: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        strip_ids(&mut value);
+        value
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = common::wait_bounded(&mut self.child, RUN_TIMEOUT);
     }
 }
 
@@ -847,4 +896,104 @@ fn leases_and_their_keys_survive_a_restart(target: Target) {
         format!("lease {id} revoked\n")
     );
     assert_eq!(ctl.ok(&["get", "kept"]), "");
+}
+
+/// A watch response as `etcdctl watch -w json` prints it.
+fn watch_response(revision: i64, events: Value) -> Value {
+    json!({
+        "Header": {"revision": revision},
+        "Events": events,
+        "CompactRevision": 0,
+        "Canceled": false,
+        "Created": false,
+    })
+}
+
+/// A deleted key as a DELETE event carries it: only the key and the deleting revision.
+fn tombstone(key: &str, revision: i64) -> Value {
+    json!({"key": b64(key), "mod_revision": revision})
+}
+
+fn watch_history_live_events_and_lease_expiry(target: Target) {
+    let (_server, ctl) = start(target, "watch");
+    ctl.put("foo1", "a"); // 2
+    ctl.put("foo2", "b"); // 3
+    ctl.put("foo1", "c"); // 4
+    assert_eq!(ctl.ok(&["del", "foo2"]), "1\n"); // 5
+    ctl.put("bar", "x"); // 6
+
+    // History since revision 2 arrives as one response at the current revision.
+    let watch = ctl.watch(&["foo", "--prefix", "--rev=2", "--prev-kv"]);
+    assert_eq!(
+        watch.next(),
+        watch_response(
+            6,
+            json!([
+                {"kv": kv("foo1", "a", 2, 2, 1)},
+                {"kv": kv("foo2", "b", 3, 3, 1)},
+                {"kv": kv("foo1", "c", 2, 4, 2), "prev_kv": kv("foo1", "a", 2, 2, 1)},
+                {"type": 1, "kv": tombstone("foo2", 5), "prev_kv": kv("foo2", "b", 3, 3, 1)},
+            ])
+        )
+    );
+
+    // Then live events, and nothing for keys outside the prefix.
+    ctl.put("foo3", "z"); // 7
+    assert_eq!(
+        watch.next(),
+        watch_response(7, json!([{"kv": kv("foo3", "z", 7, 7, 1)}]))
+    );
+    ctl.put("bar", "y"); // 8
+    ctl.put("foo1", "d"); // 9
+    assert_eq!(
+        watch.next(),
+        watch_response(
+            9,
+            json!([{"kv": kv("foo1", "d", 2, 9, 3), "prev_kv": kv("foo1", "c", 2, 4, 2)}])
+        )
+    );
+
+    // A lease that expires deletes its key, and the watcher sees the deletion.
+    let granted = ctl.ok(&["lease", "grant", "2"]);
+    let id = granted
+        .split(' ')
+        .nth(1)
+        .unwrap_or_else(|| panic!("{granted:?}"))
+        .to_owned();
+    let lease = i64::from_str_radix(&id, 16).unwrap_or_else(|e| panic!("{id}: {e}"));
+    ctl.ok(&["put", "--lease", &id, "foo-leased", "v"]); // 10
+    let mut leased = kv("foo-leased", "v", 10, 10, 1);
+    leased["lease"] = json!(lease);
+    assert_eq!(
+        watch.next(),
+        watch_response(10, json!([{"kv": leased.clone()}]))
+    );
+    assert_eq!(
+        watch.next(),
+        watch_response(
+            11,
+            json!([{"type": 1, "kv": tombstone("foo-leased", 11), "prev_kv": leased}])
+        )
+    );
+}
+
+fn watch_from_a_compacted_revision_is_canceled(target: Target) {
+    let (_server, ctl) = start(target, "watch-compacted");
+    for value in ["v1", "v2", "v3"] {
+        ctl.put("k", value); // revisions 2..=4
+    }
+    assert_eq!(ctl.ok(&["compact", "4"]), "compacted revision 4\n");
+    let out = ctl.run(&["watch", "k", "--rev=2"], "");
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "watch was canceled (etcdserver: mvcc: required revision has been compacted)\n\
+         Error: watch is canceled by the server\n"
+    );
+    // From the compact revision on, the history is there.
+    let watch = ctl.watch(&["k", "--rev=4"]);
+    assert_eq!(
+        watch.next(),
+        watch_response(4, json!([{"kv": kv("k", "v3", 2, 4, 3)}]))
+    );
 }

@@ -18,14 +18,15 @@ use ringkv_proto::etcdserverpb::{
     HashRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseLeasesRequest, LeaseRevokeRequest,
     LeaseTimeToLiveRequest, MemberAddRequest, MemberListRequest, MemberPromoteRequest,
     MemberRemoveRequest, MemberUpdateRequest, MoveLeaderRequest, PutRequest, RangeRequest,
-    SnapshotRequest, SnapshotResponse, StatusRequest, TxnRequest,
+    SnapshotRequest, SnapshotResponse, StatusRequest, TxnRequest, WatchRequest, WatchResponse,
 };
 
 use crate::error::EtcdError;
 use crate::runtime::Shutdown;
 use crate::service::cluster::{self, CHANGES_NOT_SUPPORTED, ChangeRefusal};
 use crate::service::maintenance::{SnapshotError, SnapshotSink};
-use crate::service::{Context, kv, lease, maintenance};
+use crate::service::watch::WatchTransport;
+use crate::service::{Context, kv, lease, maintenance, watch};
 
 /// The router of one core: handlers are `!Send` and live with the core's connections.
 pub fn router(ctx: Rc<Context>) -> Router {
@@ -99,6 +100,7 @@ pub fn router(ctx: Rc<Context>) -> Router {
         |ctx, _: LeaseLeasesRequest| async move { Ok(lease::leases(&ctx)) },
     );
     routes.keep_alive();
+    routes.watch();
 
     routes.unary(
         "/etcdserverpb.Cluster/MemberList",
@@ -241,6 +243,26 @@ impl Routes {
         });
     }
 
+    /// `Watch/Watch`: one bidi stream of many watchers.
+    fn watch(&mut self) {
+        const PATH: &str = "/etcdserverpb.Watch/Watch";
+        self.served.insert(PATH);
+        let ctx = self.ctx.clone();
+        self.router.add(PATH, move |call| {
+            let ctx = ctx.clone();
+            async move {
+                require_leader(&ctx, &call.metadata)?;
+                let mut transport = CallTransport {
+                    requests: call.requests,
+                    responses: call.responses,
+                    error: None,
+                };
+                watch::serve(&ctx, &mut transport).await;
+                transport.error.map_or(Ok(()), Err)
+            }
+        });
+    }
+
     /// Every method of the table without a handler yet answers UNIMPLEMENTED with what is
     /// missing, rather than grpc-go's "unknown method", so a user knows it is a gap.
     fn not_yet_for_the_rest(&mut self) {
@@ -263,6 +285,31 @@ impl Routes {
 impl SnapshotSink for Responses {
     async fn send(&mut self, message: SnapshotResponse) -> Result<(), ()> {
         Responses::send(self, Bytes::from(message.encode_to_vec()))
+            .await
+            .map_err(drop)
+    }
+}
+
+/// A watch stream over one gRPC call; a request that fails to arrive or decode ends the
+/// stream with that status.
+struct CallTransport {
+    requests: ringkv_net::server::Requests,
+    responses: Responses,
+    error: Option<Status>,
+}
+
+impl WatchTransport for CallTransport {
+    async fn recv(&mut self) -> Option<WatchRequest> {
+        let decoded = match self.requests.next().await? {
+            Ok(body) => decode::<WatchRequest>(body),
+            Err(status) => Err(status),
+        };
+        decoded.map_err(|status| self.error = Some(status)).ok()
+    }
+
+    async fn send(&mut self, response: WatchResponse) -> Result<(), ()> {
+        self.responses
+            .send(Bytes::from(response.encode_to_vec()))
             .await
             .map_err(drop)
     }

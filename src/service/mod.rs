@@ -9,6 +9,7 @@ pub mod kv;
 pub mod lease;
 pub mod maintenance;
 pub mod node;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use ringkv_proto::etcdserverpb::ResponseHeader;
 use ringkv_store::mvcc::Mvcc;
 
 use crate::lease::Lessor;
+use crate::watch::WatchHub;
 
 pub use node::Node;
 
@@ -78,6 +80,8 @@ pub struct Context {
     pub lessor: Arc<Lessor>,
     /// `<data-dir>/member/snap`: where Snapshot writes the copy it streams.
     pub snap_dir: PathBuf,
+    /// Wakes this member's watch streams after each commit.
+    pub watch_hub: Arc<WatchHub>,
 }
 
 impl Context {

@@ -223,7 +223,7 @@ pub fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
     }
 }
 
-fn forward_lines(stream: impl Read + Send + 'static) -> Receiver<String> {
+pub fn forward_lines(stream: impl Read + Send + 'static) -> Receiver<String> {
     let (tx, rx) = channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {

@@ -98,7 +98,7 @@ fn header(revision: i64) -> Option<ResponseHeader> {
     })
 }
 
-fn to_proto(kv: KeyValue) -> mvccpb::KeyValue {
+pub(crate) fn to_proto(kv: KeyValue) -> mvccpb::KeyValue {
     mvccpb::KeyValue {
         key: Bytes::from(kv.key),
         create_revision: kv.create_revision,

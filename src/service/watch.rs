@@ -1,0 +1,278 @@
+//! The Watch service, as etcd's `v3rpc/watch.go` answers: one bidi stream carries many
+//! watchers. Every watcher reads its events from the store's history from the revision it
+//! needs next (etcd's "unsynced" path, used for all of them), woken by the [`WatchHub`]
+//! after each commit — so a stream that does not drain simply stops reading, holds no
+//! buffered events, and catches up when it drains.
+//!
+//! Not yet: `fragment` (responses are never split), `progress_notify` (no periodic
+//! progress), an interval index across watchers (each reads the revision window itself).
+//!
+//! [`WatchHub`]: crate::watch::WatchHub
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use ringkv_proto::etcdserverpb::{
+    ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse, watch_create_request,
+    watch_request,
+};
+use ringkv_proto::mvccpb;
+use ringkv_store::mvcc::{EventKind, MvccError, MvccRead, RangeOptions};
+
+use crate::service::Context;
+use crate::service::kv::apply::to_proto;
+
+/// Revisions read from history per watcher per turn, so one far-behind watcher never
+/// holds a huge batch in memory.
+const MAX_REVISIONS_PER_READ: i64 = 1000;
+
+const DUPLICATE_ID: &str = "mvcc: duplicate watch ID provided on the WatchStream";
+const EMPTY_RANGE: &str = "mvcc: watcher range is empty";
+
+/// Where a watch stream's requests come from and its responses go (the gRPC call).
+pub trait WatchTransport {
+    /// The next request; `None` once the client ended the stream or sent garbage.
+    fn recv(&mut self) -> impl Future<Output = Option<WatchRequest>>;
+    /// `Err` once the client is gone.
+    fn send(&mut self, response: WatchResponse) -> impl Future<Output = Result<(), ()>>;
+}
+
+struct Watcher {
+    key: Vec<u8>,
+    range_end: Vec<u8>,
+    /// The first revision this watcher has not seen yet.
+    next_revision: i64,
+    prev_kv: bool,
+    no_put: bool,
+    no_delete: bool,
+}
+
+struct Stream {
+    watchers: BTreeMap<i64, Watcher>,
+    next_id: i64,
+}
+
+/// Serves one watch stream until the client ends it.
+pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
+    let woken = ctx.watch_hub.subscribe();
+    let mut stream = Stream {
+        watchers: BTreeMap::new(),
+        next_id: 0,
+    };
+    loop {
+        if catch_up(ctx, &mut stream, transport).await.is_err() {
+            return;
+        }
+        enum Input {
+            Request(Option<WatchRequest>),
+            Woken,
+        }
+        let input =
+            futures_lite::future::or(async { Input::Request(transport.recv().await) }, async {
+                // The hub lives as long as the context, so this never fails while we run.
+                let _ = woken.recv_async().await;
+                Input::Woken
+            })
+            .await;
+        let request = match input {
+            Input::Woken => continue,
+            Input::Request(None) => return,
+            Input::Request(Some(request)) => request,
+        };
+        let answer = match request.request_union {
+            Some(watch_request::RequestUnion::CreateRequest(create)) => {
+                Some(stream.create(ctx, create))
+            }
+            Some(watch_request::RequestUnion::CancelRequest(cancel)) => stream
+                .watchers
+                .remove(&cancel.watch_id)
+                .map(|_| WatchResponse {
+                    header: header(ctx, ctx.mvcc.read().revision()),
+                    watch_id: cancel.watch_id,
+                    canceled: true,
+                    ..WatchResponse::default()
+                }),
+            // etcd 3.4 answers a progress request at once, with watch ID -1.
+            Some(watch_request::RequestUnion::ProgressRequest(_)) => Some(WatchResponse {
+                header: header(ctx, ctx.mvcc.read().revision()),
+                watch_id: -1,
+                ..WatchResponse::default()
+            }),
+            None => None,
+        };
+        if let Some(answer) = answer
+            && transport.send(answer).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn header(ctx: &Context, revision: i64) -> Option<ResponseHeader> {
+    let mut header = Some(ResponseHeader {
+        revision,
+        ..ResponseHeader::default()
+    });
+    ctx.fill(&mut header);
+    header
+}
+
+impl Stream {
+    /// etcd's create: key/range_end conventions, auto IDs from 0 (skipping IDs in use),
+    /// a client's ID refused if taken, start revision 0 meaning "after now".
+    fn create(&mut self, ctx: &Context, create: WatchCreateRequest) -> WatchResponse {
+        let current = ctx.mvcc.read().revision();
+        // \0 is the smallest key; a range_end of \0 means "every key from key on".
+        let key = if create.key.is_empty() {
+            vec![0]
+        } else {
+            create.key.to_vec()
+        };
+        let range_end = create.range_end.to_vec();
+        let refused = |reason: &str| WatchResponse {
+            header: header(ctx, current),
+            watch_id: -1,
+            created: true,
+            canceled: true,
+            cancel_reason: reason.to_owned(),
+            ..WatchResponse::default()
+        };
+        if !range_end.is_empty() && range_end != [0] && key >= range_end {
+            return refused(EMPTY_RANGE);
+        }
+        let id = if create.watch_id != 0 {
+            if self.watchers.contains_key(&create.watch_id) {
+                return refused(DUPLICATE_ID);
+            }
+            create.watch_id
+        } else {
+            while self.watchers.contains_key(&self.next_id) {
+                self.next_id += 1;
+            }
+            self.next_id += 1;
+            self.next_id - 1
+        };
+        use watch_create_request::FilterType;
+        let filtered = |f: FilterType| create.filters.contains(&(f as i32));
+        self.watchers.insert(
+            id,
+            Watcher {
+                key,
+                range_end,
+                next_revision: if create.start_revision > 0 {
+                    create.start_revision
+                } else {
+                    current + 1
+                },
+                prev_kv: create.prev_kv,
+                no_put: filtered(FilterType::Noput),
+                no_delete: filtered(FilterType::Nodelete),
+            },
+        );
+        WatchResponse {
+            header: header(ctx, current),
+            watch_id: id,
+            created: true,
+            ..WatchResponse::default()
+        }
+    }
+}
+
+/// Brings every watcher up to the store's current revision: one response per window of
+/// at most `MAX_REVISIONS_PER_READ` revisions with matching events, or a compacted cancel
+/// for a watcher whose history is gone.
+async fn catch_up(
+    ctx: &Context,
+    stream: &mut Stream,
+    transport: &mut impl WatchTransport,
+) -> Result<(), ()> {
+    loop {
+        let read = ctx.mvcc.read();
+        let current = read.revision();
+        let mut behind = false;
+        let ids: Vec<i64> = stream.watchers.keys().copied().collect();
+        for id in ids {
+            let Some(w) = stream.watchers.get_mut(&id) else {
+                continue;
+            };
+            if w.next_revision > current {
+                continue;
+            }
+            let upto = current.min(w.next_revision - 1 + MAX_REVISIONS_PER_READ);
+            behind |= upto < current;
+            let events = match read.events(w.next_revision - 1, upto, &w.key, &w.range_end) {
+                Ok(events) => events,
+                Err(MvccError::Compacted) => {
+                    stream.watchers.remove(&id);
+                    transport
+                        .send(WatchResponse {
+                            header: header(ctx, current),
+                            watch_id: id,
+                            canceled: true,
+                            compact_revision: read.compact_revision(),
+                            ..WatchResponse::default()
+                        })
+                        .await?;
+                    continue;
+                }
+                Err(e) => {
+                    // Not the client's doing; it sees the stream end, as on a server error.
+                    tracing::error!(error = %e, "watch history read failed");
+                    return Err(());
+                }
+            };
+            w.next_revision = upto + 1;
+            let events: Vec<mvccpb::Event> = events
+                .into_iter()
+                .filter(|e| match e.kind {
+                    EventKind::Put => !w.no_put,
+                    EventKind::Delete => !w.no_delete,
+                })
+                .map(|e| to_event(&read, e, w.prev_kv))
+                .collect();
+            if events.is_empty() {
+                continue;
+            }
+            // Like etcd's sync of an unsynced watcher: every event of the window in one
+            // response, stamped with the revision the window reaches.
+            transport
+                .send(WatchResponse {
+                    header: header(ctx, upto),
+                    watch_id: id,
+                    events,
+                    ..WatchResponse::default()
+                })
+                .await?;
+        }
+        if !behind {
+            return Ok(());
+        }
+    }
+}
+
+fn to_event(read: &MvccRead, e: ringkv_store::mvcc::Event, with_prev: bool) -> mvccpb::Event {
+    let prev_kv = if with_prev {
+        // The version before this event; gone (compacted) or none means no prev_kv.
+        read.range(
+            &e.kv.key,
+            &[],
+            RangeOptions {
+                revision: e.kv.mod_revision - 1,
+                ..RangeOptions::default()
+            },
+        )
+        .ok()
+        .and_then(|r| r.kvs.into_iter().next())
+        .map(to_proto)
+    } else {
+        None
+    };
+    mvccpb::Event {
+        r#type: match e.kind {
+            EventKind::Put => mvccpb::event::EventType::Put as i32,
+            EventKind::Delete => mvccpb::event::EventType::Delete as i32,
+        },
+        kv: Some(to_proto(e.kv)),
+        prev_kv,
+    }
+}
