@@ -109,11 +109,10 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
 }
 
 fn header(ctx: &Context, revision: i64) -> Option<ResponseHeader> {
-    let mut header = Some(ResponseHeader {
-        revision,
-        ..ResponseHeader::default()
-    });
-    ctx.fill(&mut header);
+    let mut header = ctx.header();
+    if let Some(h) = &mut header {
+        h.revision = revision;
+    }
     header
 }
 
@@ -206,7 +205,8 @@ async fn catch_up(
                     stream.watchers.remove(&id);
                     transport
                         .send(WatchResponse {
-                            header: header(ctx, current),
+                            // etcd stamps this one with revision 0.
+                            header: header(ctx, 0),
                             watch_id: id,
                             canceled: true,
                             compact_revision: read.compact_revision(),
