@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use common::{Target, TestServer, scratch_dir};
 use etcd_client::{
-    Client, CompactionOptions, ConnectOptions, EventType, WatchFilterType, WatchOptions,
-    WatchResponse, WatchStream,
+    Client, CompactionOptions, ConnectOptions, EventType, Txn, TxnOp, WatchFilterType,
+    WatchOptions, WatchResponse, WatchStream,
 };
 
 for_both_targets! {
     watch_transcript_matches_reference_etcd,
+    watch_is_atomic_ordered_and_resumable_across_a_restart,
 }
 
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,6 +35,81 @@ fn watch_transcript_matches_reference_etcd(target: Target) {
     }
     assert_eq!(actual.len(), expected.len());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The guarantees etcd's robustness suite checks: one txn's events arrive in one response
+/// (atomic), revisions only grow (ordered) with none missing (reliable), and a new watch from
+/// the last seen revision + 1 after a SIGKILL restart yields exactly the missed events
+/// (resumable).
+fn watch_is_atomic_ordered_and_resumable_across_a_restart(target: Target) {
+    let dir = scratch_dir(&format!("watch-guarantees-{target:?}"));
+    let mut server = target.start(&dir.join("data"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let last_seen = runtime.block_on(async {
+        let mut c = connect(&server).await;
+        let opts = WatchOptions::new().with_prefix();
+        let mut stream = c.watch("g/", Some(opts)).await.expect("watch");
+        assert!(message(&mut stream).await.created());
+
+        let puts = ["g/a", "g/b", "g/c"].map(|k| TxnOp::put(k, "t", None));
+        c.txn(Txn::new().and_then(puts)).await.expect("txn"); // 2
+        let txn = message(&mut stream).await;
+        let revisions: Vec<i64> = txn.events().iter().map(mod_revision).collect();
+        assert_eq!(revisions, [2, 2, 2], "one txn, one response");
+
+        for i in 0..20 {
+            c.put(format!("g/{i}"), "v", None).await.expect("put"); // 3..=22
+        }
+        let mut seen = Vec::new();
+        while seen.len() < 20 {
+            let response = message(&mut stream).await;
+            seen.extend(response.events().iter().map(mod_revision));
+        }
+        assert_eq!(seen, (3..=22).collect::<Vec<_>>(), "ordered, no gaps");
+        22
+    });
+
+    server.restart();
+    runtime.block_on(async {
+        let mut c = connect(&server).await;
+        for i in 0..5 {
+            c.put(format!("g/after-{i}"), "v", None).await.expect("put"); // 23..=27
+        }
+        let opts = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(last_seen + 1);
+        let mut stream = c.watch("g/", Some(opts)).await.expect("watch");
+        assert!(message(&mut stream).await.created());
+        let missed = message(&mut stream).await;
+        let revisions: Vec<i64> = missed.events().iter().map(mod_revision).collect();
+        assert_eq!(revisions, (23..=27).collect::<Vec<_>>());
+    });
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn mod_revision(e: &etcd_client::Event) -> i64 {
+    e.kv().map_or(0, etcd_client::KeyValue::mod_revision)
+}
+
+async fn connect(server: &TestServer) -> Client {
+    let options = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(10))
+        .with_timeout(Duration::from_secs(30));
+    Client::connect([server.endpoint()], Some(options))
+        .await
+        .expect("connect")
+}
+
+async fn message(stream: &mut WatchStream) -> WatchResponse {
+    tokio::time::timeout(RESPONSE_TIMEOUT, stream.message())
+        .await
+        .unwrap_or_else(|_| panic!("no watch response within {RESPONSE_TIMEOUT:?}"))
+        .expect("watch stream error")
+        .expect("watch stream ended")
 }
 
 fn describe(r: &WatchResponse) -> String {
@@ -75,12 +151,7 @@ fn describe(r: &WatchResponse) -> String {
 async fn next(stream: &mut WatchStream, n: usize, log: &mut impl FnMut(String)) {
     let mut responses = Vec::new();
     for _ in 0..n {
-        let response = tokio::time::timeout(RESPONSE_TIMEOUT, stream.message())
-            .await
-            .unwrap_or_else(|_| panic!("no watch response within {RESPONSE_TIMEOUT:?}"))
-            .expect("watch stream error")
-            .expect("watch stream ended");
-        responses.push(response);
+        responses.push(message(stream).await);
     }
     responses.sort_by_key(WatchResponse::watch_id);
     for response in &responses {
@@ -94,12 +165,7 @@ fn run_script(server: &TestServer) -> Vec<String> {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let options = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(10))
-            .with_timeout(Duration::from_secs(30));
-        let mut c = Client::connect([server.endpoint()], Some(options))
-            .await
-            .expect("connect");
+        let mut c = connect(server).await;
         let mut out = Vec::new();
         let log = &mut |line: String| out.push(line);
 
