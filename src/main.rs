@@ -132,5 +132,6 @@ fn serve_options(config: &ServerConfig) -> ServeOptions {
             max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
             quota_bytes: Limits::quota_from_flag(config.quota_backend_bytes),
         },
+        watch_progress_interval: config.experimental_watch_progress_notify_interval,
     }
 }

@@ -38,6 +38,8 @@ pub struct ServeOptions {
     pub snapshot_count: u64,
     pub max_wals: usize,
     pub limits: Limits,
+    /// `--experimental-watch-progress-notify-interval`.
+    pub watch_progress_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +126,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         snap_dir: data_dir.snap_dir(),
         lessor: lessor.clone(),
         watch_hub: watch_hub.clone(),
+        watch_progress_interval: options.watch_progress_interval,
     };
     let applier = Applier::new(mvcc, lessor, watch_hub).map_err(|source| ServeError::Store {
         path: db_path.clone(),

@@ -18,6 +18,7 @@ use etcd_client::{
 for_both_targets! {
     watch_transcript_matches_reference_etcd,
     watch_is_atomic_ordered_and_resumable_across_a_restart,
+    progress_notify_tells_a_quiet_watcher_the_revision,
 }
 
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -87,6 +88,49 @@ fn watch_is_atomic_ordered_and_resumable_across_a_restart(target: Target) {
         let revisions: Vec<i64> = missed.events().iter().map(mod_revision).collect();
         assert_eq!(revisions, (23..=27).collect::<Vec<_>>());
     });
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With `--experimental-watch-progress-notify-interval`, a `progress_notify` watcher that
+/// got no events since the last tick receives an empty response at the current revision.
+fn progress_notify_tells_a_quiet_watcher_the_revision(target: Target) {
+    let dir = scratch_dir(&format!("watch-progress-{target:?}"));
+    let server = target.start_with(
+        &dir.join("data"),
+        &["--experimental-watch-progress-notify-interval=200ms"],
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let transcript = runtime.block_on(async {
+        let mut c = connect(&server).await;
+        c.put("a", "1", None).await.expect("put"); // 2
+        let opts = WatchOptions::new().with_progress_notify();
+        let mut stream = c.watch("a", Some(opts)).await.expect("watch");
+        let mut out = Vec::new();
+        let log = &mut |line: String| out.push(line);
+        next(&mut stream, 2, log).await;
+        c.put("a", "2", None).await.expect("put"); // 3
+        // A tick may still report revision 2 before the put's event; skip those.
+        let mut response = message(&mut stream).await;
+        while response.events().is_empty() && response.header().map(|h| h.revision()) == Some(2) {
+            response = message(&mut stream).await;
+        }
+        log(describe(&response));
+        next(&mut stream, 1, log).await;
+        out
+    });
+    assert_eq!(
+        transcript,
+        [
+            "rev=2 id=0 created=true canceled=false compact=0 reason=\"\" events=[]",
+            "rev=2 id=0 created=false canceled=false compact=0 reason=\"\" events=[]",
+            "rev=3 id=0 created=false canceled=false compact=0 reason=\"\" events=[\"PUT a=2@2/3/v2 prev=-\"]",
+            "rev=3 id=0 created=false canceled=false compact=0 reason=\"\" events=[]",
+        ]
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -922,7 +922,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "10m",
         Duration,
         Experimental,
-        EXPERIMENTAL,
+        Yes,
         "Interval of watch progress notifications.",
     ),
     flag(

@@ -13,6 +13,7 @@ pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ringkv_proto::etcdserverpb::ResponseHeader;
 use ringkv_store::mvcc::Mvcc;
@@ -82,6 +83,8 @@ pub struct Context {
     pub snap_dir: PathBuf,
     /// Wakes this member's watch streams after each commit.
     pub watch_hub: Arc<WatchHub>,
+    /// How often a `progress_notify` watcher that got no events hears the revision.
+    pub watch_progress_interval: Duration,
 }
 
 impl Context {

@@ -4,13 +4,14 @@
 //! after each commit — so a stream that does not drain simply stops reading, holds no
 //! buffered events, and catches up when it drains.
 //!
-//! Not yet: `fragment` (responses are never split), `progress_notify` (no periodic
-//! progress), an interval index across watchers (each reads the revision window itself).
+//! Not yet: `fragment` (responses are never split), an interval index across watchers
+//! (each reads the revision window itself).
 //!
 //! [`WatchHub`]: crate::watch::WatchHub
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::time::Instant;
 
 use ringkv_proto::etcdserverpb::{
     ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse, watch_create_request,
@@ -45,6 +46,9 @@ struct Watcher {
     prev_kv: bool,
     no_put: bool,
     no_delete: bool,
+    progress_notify: bool,
+    /// No events were sent since the last progress tick (etcd's `progress[id]`).
+    quiet: bool,
 }
 
 struct Stream {
@@ -59,6 +63,8 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
         watchers: BTreeMap::new(),
         next_id: 0,
     };
+    let interval = ctx.watch_progress_interval;
+    let mut next_tick = Instant::now() + interval;
     loop {
         if catch_up(ctx, &mut stream, transport).await.is_err() {
             return;
@@ -66,16 +72,31 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
         enum Input {
             Request(Option<WatchRequest>),
             Woken,
+            Tick,
         }
-        let input =
-            futures_lite::future::or(async { Input::Request(transport.recv().await) }, async {
-                // The hub lives as long as the context, so this never fails while we run.
-                let _ = woken.recv_async().await;
-                Input::Woken
-            })
-            .await;
+        let request = async { Input::Request(transport.recv().await) };
+        let woken = async {
+            // The hub lives as long as the context, so this never fails while we run.
+            let _ = woken.recv_async().await;
+            Input::Woken
+        };
+        let tick = async {
+            if interval.is_zero() {
+                futures_lite::future::pending::<()>().await;
+            }
+            glommio::timer::sleep(next_tick.saturating_duration_since(Instant::now())).await;
+            Input::Tick
+        };
+        let input = futures_lite::future::or(futures_lite::future::or(request, woken), tick).await;
         let request = match input {
             Input::Woken => continue,
+            Input::Tick => {
+                next_tick = Instant::now() + interval;
+                if stream.progress(ctx, transport).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             Input::Request(None) => return,
             Input::Request(Some(request)) => request,
         };
@@ -117,6 +138,29 @@ fn header(ctx: &Context, revision: i64) -> Option<ResponseHeader> {
 }
 
 impl Stream {
+    /// etcd's progress ticker: every `progress_notify` watcher that is caught up and got
+    /// no events since the last tick hears the current revision, with no events.
+    async fn progress(
+        &mut self,
+        ctx: &Context,
+        transport: &mut impl WatchTransport,
+    ) -> Result<(), ()> {
+        let current = ctx.mvcc.read().revision();
+        for (&id, w) in self.watchers.iter_mut().filter(|(_, w)| w.progress_notify) {
+            if w.quiet && w.next_revision > current {
+                transport
+                    .send(WatchResponse {
+                        header: header(ctx, current),
+                        watch_id: id,
+                        ..WatchResponse::default()
+                    })
+                    .await?;
+            }
+            w.quiet = true;
+        }
+        Ok(())
+    }
+
     /// etcd's create: key/range_end conventions, auto IDs from 0 (skipping IDs in use),
     /// a client's ID refused if taken, start revision 0 meaning "after now".
     fn create(&mut self, ctx: &Context, create: WatchCreateRequest) -> WatchResponse {
@@ -166,6 +210,8 @@ impl Stream {
                 prev_kv: create.prev_kv,
                 no_put: filtered(FilterType::Noput),
                 no_delete: filtered(FilterType::Nodelete),
+                progress_notify: create.progress_notify,
+                quiet: true,
             },
         );
         WatchResponse {
@@ -233,6 +279,7 @@ async fn catch_up(
             if events.is_empty() {
                 continue;
             }
+            w.quiet = false;
             // Like etcd's sync of an unsynced watcher: every event of the window in one
             // response, stamped with the revision the window reaches.
             transport
