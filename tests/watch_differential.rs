@@ -19,6 +19,7 @@ for_both_targets! {
     watch_transcript_matches_reference_etcd,
     watch_is_atomic_ordered_and_resumable_across_a_restart,
     progress_notify_tells_a_quiet_watcher_the_revision,
+    fragment_splits_a_large_response_below_the_request_limit,
 }
 
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -131,6 +132,53 @@ fn progress_notify_tells_a_quiet_watcher_the_revision(target: Target) {
             "rev=3 id=0 created=false canceled=false compact=0 reason=\"\" events=[]",
         ]
     );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A `fragment` watcher's history larger than `--max-request-bytes` + 512 KiB (etcd's gRPC
+/// overhead allowance) arrives in several responses, each below the limit.
+fn fragment_splits_a_large_response_below_the_request_limit(target: Target) {
+    const MAX_REQUEST_BYTES: usize = 4096;
+    const LIMIT: usize = MAX_REQUEST_BYTES + 512 * 1024;
+    let dir = scratch_dir(&format!("watch-fragment-{target:?}"));
+    let server = target.start_with(&dir.join("data"), &["--max-request-bytes=4096"]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let mut c = connect(&server).await;
+        let value = "v".repeat(3000);
+        for i in 0..300 {
+            c.put(format!("f/{i:03}"), value.as_str(), None)
+                .await
+                .expect("put"); // 2..=301
+        }
+        let opts = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(2)
+            .with_fragment();
+        let mut stream = c.watch("f/", Some(opts)).await.expect("watch");
+        assert!(message(&mut stream).await.created());
+        // etcd-client does not expose the `fragment` flag: count the responses instead.
+        let mut revisions = Vec::new();
+        let mut responses = 0;
+        while revisions.len() < 300 {
+            let response = message(&mut stream).await;
+            assert_eq!(response.header().map(|h| h.revision()), Some(301));
+            let size: usize = response
+                .events()
+                .iter()
+                .map(|e| e.kv().map_or(0, |kv| kv.value().len()))
+                .sum();
+            assert!(size < LIMIT, "a fragment of {size} value bytes");
+            revisions.extend(response.events().iter().map(mod_revision));
+            responses += 1;
+        }
+        assert!(responses >= 2, "900 KB of events in one response");
+        assert_eq!(revisions, (2..=301).collect::<Vec<_>>());
+    });
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

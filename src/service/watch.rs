@@ -4,8 +4,7 @@
 //! after each commit — so a stream that does not drain simply stops reading, holds no
 //! buffered events, and catches up when it drains.
 //!
-//! Not yet: `fragment` (responses are never split), an interval index across watchers
-//! (each reads the revision window itself).
+//! Not yet: an interval index across watchers (each reads the revision window itself).
 //!
 //! [`WatchHub`]: crate::watch::WatchHub
 
@@ -13,6 +12,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Instant;
 
+use prost::Message;
 use ringkv_proto::etcdserverpb::{
     ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse, watch_create_request,
     watch_request,
@@ -26,6 +26,10 @@ use crate::service::kv::apply::to_proto;
 /// Revisions read from history per watcher per turn, so one far-behind watcher never
 /// holds a huge batch in memory.
 const MAX_REVISIONS_PER_READ: i64 = 1000;
+
+/// etcd's `grpcOverheadBytes`: a `fragment` watcher's responses are split above
+/// `--max-request-bytes` plus this.
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 
 const DUPLICATE_ID: &str = "mvcc: duplicate watch ID provided on the WatchStream";
 const EMPTY_RANGE: &str = "mvcc: watcher range is empty";
@@ -47,6 +51,7 @@ struct Watcher {
     no_put: bool,
     no_delete: bool,
     progress_notify: bool,
+    fragment: bool,
     /// No events were sent since the last progress tick (etcd's `progress[id]`).
     quiet: bool,
 }
@@ -211,6 +216,7 @@ impl Stream {
                 no_put: filtered(FilterType::Noput),
                 no_delete: filtered(FilterType::Nodelete),
                 progress_notify: create.progress_notify,
+                fragment: create.fragment,
                 quiet: true,
             },
         );
@@ -282,19 +288,58 @@ async fn catch_up(
             w.quiet = false;
             // Like etcd's sync of an unsynced watcher: every event of the window in one
             // response, stamped with the revision the window reaches.
-            transport
-                .send(WatchResponse {
-                    header: header(ctx, upto),
-                    watch_id: id,
-                    events,
-                    ..WatchResponse::default()
-                })
-                .await?;
+            let response = WatchResponse {
+                header: header(ctx, upto),
+                watch_id: id,
+                events,
+                ..WatchResponse::default()
+            };
+            let limit = ctx
+                .limits
+                .max_request_bytes
+                .saturating_add(GRPC_OVERHEAD_BYTES);
+            if w.fragment {
+                for fragment in fragments(response, limit) {
+                    transport.send(fragment).await?;
+                }
+            } else {
+                transport.send(response).await?;
+            }
         }
         if !behind {
             return Ok(());
         }
     }
+}
+
+/// etcd's `sendFragments`: a response of at least `limit` bytes with more than one event
+/// is cut into responses that stay below `limit` (a single event may exceed it), each but
+/// the last marked `fragment`.
+fn fragments(response: WatchResponse, limit: usize) -> Vec<WatchResponse> {
+    if response.encoded_len() < limit || response.events.len() < 2 {
+        return vec![response];
+    }
+    let mut template = response;
+    let events = std::mem::take(&mut template.events);
+    template.fragment = true;
+    let base = template.encoded_len();
+    let mut out = Vec::new();
+    let mut current = template.clone();
+    let mut size = base;
+    for event in events {
+        let len = event.encoded_len();
+        // Field 11, length-delimited: one tag byte, the length, the message.
+        let field = 1 + prost::encoding::encoded_len_varint(len as u64) + len;
+        if !current.events.is_empty() && size + field >= limit {
+            out.push(std::mem::replace(&mut current, template.clone()));
+            size = base;
+        }
+        size += field;
+        current.events.push(event);
+    }
+    current.fragment = false;
+    out.push(current);
+    out
 }
 
 fn to_event(read: &MvccRead, e: ringkv_store::mvcc::Event, with_prev: bool) -> mvccpb::Event {
