@@ -118,12 +118,19 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
                     canceled: true,
                     ..WatchResponse::default()
                 }),
-            // etcd 3.4 answers a progress request at once, with watch ID -1.
-            Some(watch_request::RequestUnion::ProgressRequest(_)) => Some(WatchResponse {
-                header: header(ctx, ctx.mvcc.read().revision()),
-                watch_id: -1,
-                ..WatchResponse::default()
-            }),
+            // A bookmark with watch ID -1: every watcher on the stream has been sent every
+            // event up to the revision it carries (etcd 3.5's rule; 3.4 answered with the
+            // current revision even while a watcher was still behind).
+            Some(watch_request::RequestUnion::ProgressRequest(_)) => {
+                let Ok(reached) = catch_up(ctx, &mut stream, transport).await else {
+                    return;
+                };
+                Some(WatchResponse {
+                    header: header(ctx, reached),
+                    watch_id: -1,
+                    ..WatchResponse::default()
+                })
+            }
             None => None,
         };
         if let Some(answer) = answer
@@ -229,14 +236,14 @@ impl Stream {
     }
 }
 
-/// Brings every watcher up to the store's current revision: one response per window of
-/// at most `MAX_REVISIONS_PER_READ` revisions with matching events, or a compacted cancel
-/// for a watcher whose history is gone.
+/// Brings every watcher up to the store's current revision, which it returns: one
+/// response per window of at most `MAX_REVISIONS_PER_READ` revisions with matching
+/// events, or a compacted cancel for a watcher whose history is gone.
 async fn catch_up(
     ctx: &Context,
     stream: &mut Stream,
     transport: &mut impl WatchTransport,
-) -> Result<(), ()> {
+) -> Result<i64, ()> {
     loop {
         let read = ctx.mvcc.read();
         let current = read.revision();
@@ -307,7 +314,7 @@ async fn catch_up(
             }
         }
         if !behind {
-            return Ok(());
+            return Ok(current);
         }
     }
 }
