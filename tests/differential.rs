@@ -36,32 +36,7 @@ const MAX_TXN_OPS: usize = 128;
 
 fn transcript_matches_reference_etcd(target: Target) {
     let dir = scratch_dir(&format!("differential-{target:?}"));
-    let reference = Target::Etcd.start(&dir.join("reference"));
-    let expected = run_script(&reference);
-    drop(reference);
-    let server = target.start(&dir.join("target"));
-    let actual = run_script(&server);
-    drop(server);
-
-    std::fs::write(dir.join("reference.txt"), expected.join("\n")).expect("write transcript");
-    std::fs::write(dir.join("target.txt"), actual.join("\n")).expect("write transcript");
-    let first_difference = expected
-        .iter()
-        .zip(&actual)
-        .position(|(e, a)| e != a)
-        .or_else(|| (expected.len() != actual.len()).then(|| expected.len().min(actual.len())));
-    if let Some(i) = first_difference {
-        let context = i.saturating_sub(3)..i;
-        panic!(
-            "transcripts differ at line {i} (full transcripts in {}):\n\
-             context:\n{}\nreference etcd: {}\n{target:?}:{}{}",
-            dir.display(),
-            expected[context].join("\n"),
-            expected.get(i).map_or("<end>", String::as_str),
-            " ".repeat(15 - format!("{target:?}").len()),
-            actual.get(i).map_or("<end>", String::as_str),
-        );
-    }
+    let actual = common::assert_same_transcript(target, &dir, run_script);
     // The script must really have exercised the error paths it was written for.
     for error in [
         "etcdserver: key is not provided",
@@ -74,7 +49,7 @@ fn transcript_matches_reference_etcd(target: Target) {
         "etcdserver: mvcc: required revision is a future revision",
     ] {
         assert!(
-            expected.iter().any(|line| line.ends_with(error)),
+            actual.iter().any(|line| line.ends_with(error)),
             "the script never produced {error:?}"
         );
     }

@@ -26,16 +26,7 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn watch_transcript_matches_reference_etcd(target: Target) {
     let dir = scratch_dir(&format!("watch-differential-{target:?}"));
-    let reference = Target::Etcd.start(&dir.join("reference"));
-    let expected = run_script(&reference);
-    drop(reference);
-    let server = target.start(&dir.join("target"));
-    let actual = run_script(&server);
-    drop(server);
-    for (i, (e, a)) in expected.iter().zip(&actual).enumerate() {
-        assert_eq!(a, e, "line {i} differs from the reference etcd");
-    }
-    assert_eq!(actual.len(), expected.len());
+    common::assert_same_transcript(target, &dir, run_script);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -266,3 +266,40 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// A differential run: `script` against a fresh real etcd (the reference), then against a
+/// fresh `target`, each in its own data dir under `dir`; both transcripts are written
+/// there. Panics at the first line that differs, with the lines before it.
+pub fn assert_same_transcript(
+    target: Target,
+    dir: &Path,
+    script: impl Fn(&TestServer) -> Vec<String>,
+) -> Vec<String> {
+    let reference = Target::Etcd.start(&dir.join("reference"));
+    let expected = script(&reference);
+    drop(reference);
+    let server = target.start(&dir.join("target"));
+    let actual = script(&server);
+    drop(server);
+
+    std::fs::write(dir.join("reference.txt"), expected.join("\n")).expect("write transcript");
+    std::fs::write(dir.join("target.txt"), actual.join("\n")).expect("write transcript");
+    let first_difference = expected
+        .iter()
+        .zip(&actual)
+        .position(|(e, a)| e != a)
+        .or_else(|| (expected.len() != actual.len()).then(|| expected.len().min(actual.len())));
+    if let Some(i) = first_difference {
+        let context = i.saturating_sub(3)..i;
+        panic!(
+            "transcripts differ at line {i} (full transcripts in {}):\n\
+             context:\n{}\nreference etcd: {}\n{target:?}:{}{}",
+            dir.display(),
+            expected[context].join("\n"),
+            expected.get(i).map_or("<end>", String::as_str),
+            " ".repeat(15 - format!("{target:?}").len()),
+            actual.get(i).map_or("<end>", String::as_str),
+        );
+    }
+    actual
+}
