@@ -16,13 +16,11 @@
 mod common;
 
 use std::fmt;
-use std::time::Duration;
 
 use common::{Target, TestServer, scratch_dir};
 use etcd_client::{
-    Client, CompactionOptions, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions,
-    KeyValue, PutOptions, ResponseHeader, SortOrder, SortTarget, Txn, TxnOp, TxnOpResponse,
-    TxnResponse,
+    Client, CompactionOptions, Compare, CompareOp, DeleteOptions, GetOptions, KeyValue, PutOptions,
+    ResponseHeader, SortOrder, SortTarget, Txn, TxnOp, TxnOpResponse, TxnResponse,
 };
 
 for_both_targets! {
@@ -65,12 +63,7 @@ fn run_script(server: &TestServer) -> Vec<String> {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let options = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(10))
-            .with_timeout(Duration::from_secs(30));
-        let mut client = Client::connect([server.endpoint()], Some(options))
-            .await
-            .expect("connect");
+        let mut client = common::connect_client(server).await;
         let mut rng = Rng(SEED);
         let mut last_rev = 1;
         let mut transcript = Vec::new();

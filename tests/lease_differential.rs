@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Target, TestServer, scratch_dir};
-use etcd_client::{Client, ConnectOptions, LeaseGrantOptions, LeaseTimeToLiveOptions, PutOptions};
+use etcd_client::{LeaseGrantOptions, LeaseTimeToLiveOptions, PutOptions};
 
 for_both_targets! {
     lease_transcript_matches_reference_etcd,
@@ -34,12 +32,7 @@ fn run_script(server: &TestServer) -> Vec<String> {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let options = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(10))
-            .with_timeout(Duration::from_secs(30));
-        let mut c = Client::connect([server.endpoint()], Some(options))
-            .await
-            .expect("connect");
+        let mut c = common::connect_client(server).await;
         let mut out = Vec::new();
         let mut log = |line: String| out.push(line);
 

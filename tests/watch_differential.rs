@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::{Target, TestServer, scratch_dir};
 use etcd_client::{
-    Client, CompactionOptions, ConnectOptions, EventType, Txn, TxnOp, WatchFilterType,
-    WatchOptions, WatchResponse, WatchStream,
+    CompactionOptions, EventType, Txn, TxnOp, WatchFilterType, WatchOptions, WatchResponse,
+    WatchStream,
 };
 
 for_both_targets! {
@@ -42,7 +42,7 @@ fn watch_is_atomic_ordered_and_resumable_across_a_restart(target: Target) {
         .build()
         .expect("tokio runtime");
     let last_seen = runtime.block_on(async {
-        let mut c = connect(&server).await;
+        let mut c = common::connect_client(&server).await;
         let opts = WatchOptions::new().with_prefix();
         let mut stream = c.watch("g/", Some(opts)).await.expect("watch");
         assert!(message(&mut stream).await.created());
@@ -67,7 +67,7 @@ fn watch_is_atomic_ordered_and_resumable_across_a_restart(target: Target) {
 
     server.restart();
     runtime.block_on(async {
-        let mut c = connect(&server).await;
+        let mut c = common::connect_client(&server).await;
         for i in 0..5 {
             c.put(format!("g/after-{i}"), "v", None).await.expect("put"); // 23..=27
         }
@@ -97,7 +97,7 @@ fn progress_notify_tells_a_quiet_watcher_the_revision(target: Target) {
         .build()
         .expect("tokio runtime");
     let transcript = runtime.block_on(async {
-        let mut c = connect(&server).await;
+        let mut c = common::connect_client(&server).await;
         c.put("a", "1", None).await.expect("put"); // 2
         let opts = WatchOptions::new().with_progress_notify();
         let mut stream = c.watch("a", Some(opts)).await.expect("watch");
@@ -139,7 +139,7 @@ fn fragment_splits_a_large_response_below_the_request_limit(target: Target) {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let mut c = connect(&server).await;
+        let mut c = common::connect_client(&server).await;
         let value = "v".repeat(3000);
         for i in 0..300 {
             c.put(format!("f/{i:03}"), value.as_str(), None)
@@ -176,15 +176,6 @@ fn fragment_splits_a_large_response_below_the_request_limit(target: Target) {
 
 fn mod_revision(e: &etcd_client::Event) -> i64 {
     e.kv().map_or(0, etcd_client::KeyValue::mod_revision)
-}
-
-async fn connect(server: &TestServer) -> Client {
-    let options = ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(10))
-        .with_timeout(Duration::from_secs(30));
-    Client::connect([server.endpoint()], Some(options))
-        .await
-        .expect("connect")
 }
 
 async fn message(stream: &mut WatchStream) -> WatchResponse {
@@ -248,7 +239,7 @@ fn run_script(server: &TestServer) -> Vec<String> {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let mut c = connect(server).await;
+        let mut c = common::connect_client(server).await;
         let mut out = Vec::new();
         let log = &mut |line: String| out.push(line);
 

@@ -303,3 +303,13 @@ pub fn assert_same_transcript(
     }
     actual
 }
+
+/// An `etcd-client` connection to `server` with bounded connect and request timeouts.
+pub async fn connect_client(server: &TestServer) -> etcd_client::Client {
+    let options = etcd_client::ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(10))
+        .with_timeout(Duration::from_secs(30));
+    etcd_client::Client::connect([server.endpoint()], Some(options))
+        .await
+        .expect("connect")
+}
