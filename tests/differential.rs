@@ -58,11 +58,7 @@ fn transcript_matches_reference_etcd(target: Target) {
 
 /// Runs the whole script against `server` and returns the transcript.
 fn run_script(server: &TestServer) -> Vec<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async {
+    common::block_on(async {
         let mut client = common::connect_client(server).await;
         let mut rng = Rng(SEED);
         let mut last_rev = 1;

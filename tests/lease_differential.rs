@@ -27,11 +27,7 @@ fn error_text(e: &etcd_client::Error) -> String {
 }
 
 fn run_script(server: &TestServer) -> Vec<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async {
+    common::block_on(async {
         let mut c = common::connect_client(server).await;
         let mut out = Vec::new();
         let mut log = |line: String| out.push(line);

@@ -37,11 +37,7 @@ fn watch_transcript_matches_reference_etcd(target: Target) {
 fn watch_is_atomic_ordered_and_resumable_across_a_restart(target: Target) {
     let dir = scratch_dir(&format!("watch-guarantees-{target:?}"));
     let mut server = target.start(&dir.join("data"));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let last_seen = runtime.block_on(async {
+    let last_seen = common::block_on(async {
         let mut c = common::connect_client(&server).await;
         let opts = WatchOptions::new().with_prefix();
         let mut stream = c.watch("g/", Some(opts)).await.expect("watch");
@@ -66,7 +62,7 @@ fn watch_is_atomic_ordered_and_resumable_across_a_restart(target: Target) {
     });
 
     server.restart();
-    runtime.block_on(async {
+    common::block_on(async {
         let mut c = common::connect_client(&server).await;
         for i in 0..5 {
             c.put(format!("g/after-{i}"), "v", None).await.expect("put"); // 23..=27
@@ -92,11 +88,7 @@ fn progress_notify_tells_a_quiet_watcher_the_revision(target: Target) {
         &dir.join("data"),
         &["--experimental-watch-progress-notify-interval=200ms"],
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let transcript = runtime.block_on(async {
+    let transcript = common::block_on(async {
         let mut c = common::connect_client(&server).await;
         c.put("a", "1", None).await.expect("put"); // 2
         let opts = WatchOptions::new().with_progress_notify();
@@ -134,11 +126,7 @@ fn fragment_splits_a_large_response_below_the_request_limit(target: Target) {
     const LIMIT: usize = MAX_REQUEST_BYTES + 512 * 1024;
     let dir = scratch_dir(&format!("watch-fragment-{target:?}"));
     let server = target.start_with(&dir.join("data"), &["--max-request-bytes=4096"]);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async {
+    common::block_on(async {
         let mut c = common::connect_client(&server).await;
         let value = "v".repeat(3000);
         for i in 0..300 {
@@ -234,11 +222,7 @@ async fn next(stream: &mut WatchStream, n: usize, log: &mut impl FnMut(String)) 
 }
 
 fn run_script(server: &TestServer) -> Vec<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async {
+    common::block_on(async {
         let mut c = common::connect_client(server).await;
         let mut out = Vec::new();
         let log = &mut |line: String| out.push(line);

@@ -313,3 +313,12 @@ pub async fn connect_client(server: &TestServer) -> etcd_client::Client {
         .await
         .expect("connect")
 }
+
+/// Runs `future` to completion on a fresh single-threaded tokio runtime (for etcd-client).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(future)
+}
