@@ -9,7 +9,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,7 @@ for_both_targets! {
     leases_and_their_keys_survive_a_restart,
     watch_history_live_events_and_lease_expiry,
     watch_from_a_compacted_revision_is_canceled,
+    interactive_watch_and_progress,
 }
 
 /// What one `etcdctl` run printed.
@@ -146,29 +147,44 @@ impl Etcdctl {
             .arg("watch")
             .args(args)
             .args(["-w", "json"])
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn /usr/bin/etcdctl (Debian package etcd-client)");
         let lines = common::forward_lines(child.stdout.take().expect("stdout is piped"));
-        Watch { child, lines }
+        let stdin = child.stdin.take().expect("stdin is piped");
+        Watch {
+            child,
+            stdin,
+            lines,
+        }
     }
 }
 
 /// A running `etcdctl watch`; stopped by its PID when dropped.
 struct Watch {
     child: Child,
+    /// Commands for `watch -i` (interactive), one per line.
+    stdin: ChildStdin,
     lines: Receiver<String>,
 }
 
 impl Watch {
-    /// The next watch response, IDs stripped; waits at most `RUN_TIMEOUT`.
-    fn next(&self) -> Value {
-        let line = self
-            .lines
+    fn command(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("write to etcdctl watch -i");
+    }
+
+    /// The next line etcdctl printed; waits at most `RUN_TIMEOUT`.
+    fn next_line(&self) -> String {
+        self.lines
             .recv_timeout(RUN_TIMEOUT)
-            .unwrap_or_else(|e| panic!("no watch response within {RUN_TIMEOUT:?}: {e}"));
+            .unwrap_or_else(|e| panic!("no watch output within {RUN_TIMEOUT:?}: {e}"))
+    }
+
+    /// The next watch response, IDs stripped.
+    fn next(&self) -> Value {
+        let line = self.next_line();
         let mut value: Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
         strip_ids(&mut value);
@@ -995,5 +1011,25 @@ fn watch_from_a_compacted_revision_is_canceled(target: Target) {
     assert_eq!(
         watch.next(),
         watch_response(4, json!([{"kv": kv("k", "v3", 2, 4, 3)}]))
+    );
+}
+
+fn interactive_watch_and_progress(target: Target) {
+    let (_server, ctl) = start(target, "watch-interactive");
+    ctl.put("foo", "a"); // 2
+    let mut watch = ctl.watch(&["-i"]);
+    watch.command("watch foo --rev=1");
+    assert_eq!(
+        watch.next(),
+        watch_response(2, json!([{"kv": kv("foo", "a", 2, 2, 1)}]))
+    );
+    // A progress request: etcdctl prints the revision, then the empty response.
+    watch.command("progress");
+    assert_eq!(watch.next_line(), "progress notify: 2");
+    assert_eq!(watch.next(), watch_response(2, json!([])));
+    ctl.put("foo", "b"); // 3
+    assert_eq!(
+        watch.next(),
+        watch_response(3, json!([{"kv": kv("foo", "b", 2, 3, 2)}]))
     );
 }
