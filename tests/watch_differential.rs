@@ -20,6 +20,7 @@ for_both_targets! {
     watch_is_atomic_ordered_and_resumable_across_a_restart,
     progress_notify_tells_a_quiet_watcher_the_revision,
     fragment_splits_a_large_response_below_the_request_limit,
+    a_half_closed_stream_still_delivers_events,
 }
 
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -157,6 +158,29 @@ fn fragment_splits_a_large_response_below_the_request_limit(target: Target) {
         }
         assert!(responses >= 2, "900 KB of events in one response");
         assert_eq!(revisions, (2..=301).collect::<Vec<_>>());
+    });
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A client that ends its side of the stream (no more requests) keeps its watchers.
+fn a_half_closed_stream_still_delivers_events(target: Target) {
+    let dir = scratch_dir(&format!("watch-half-closed-{target:?}"));
+    let server = target.start(&dir.join("data"));
+    common::block_on(async {
+        let mut c = common::connect_client(&server).await;
+        let mut stream = c.watch("k", None).await.expect("watch");
+        assert!(message(&mut stream).await.created());
+        let (requests, mut responses) = stream.split();
+        drop(requests); // etcd-client ends the request stream: END_STREAM
+        c.put("k", "v", None).await.expect("put"); // 2
+        let response = tokio::time::timeout(RESPONSE_TIMEOUT, responses.message())
+            .await
+            .unwrap_or_else(|_| panic!("no watch response within {RESPONSE_TIMEOUT:?}"))
+            .expect("watch stream error")
+            .expect("watch stream ended");
+        let revisions: Vec<i64> = response.events().iter().map(mod_revision).collect();
+        assert_eq!(revisions, [2]);
     });
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

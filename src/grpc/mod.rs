@@ -291,7 +291,8 @@ impl SnapshotSink for Responses {
 }
 
 /// A watch stream over one gRPC call; a request that fails to arrive or decode ends the
-/// stream with that status.
+/// stream with that status. A client that ends its side cleanly keeps receiving events,
+/// as from etcd, until the call is gone.
 struct CallTransport {
     requests: ringkv_net::server::Requests,
     responses: Responses,
@@ -300,7 +301,11 @@ struct CallTransport {
 
 impl WatchTransport for CallTransport {
     async fn recv(&mut self) -> Option<WatchRequest> {
-        let decoded = match self.requests.next().await? {
+        let Some(next) = self.requests.next().await else {
+            self.requests.closed().await;
+            return None;
+        };
+        let decoded = match next {
             Ok(body) => decode::<WatchRequest>(body),
             Err(status) => Err(status),
         };

@@ -36,7 +36,8 @@ const EMPTY_RANGE: &str = "mvcc: watcher range is empty";
 
 /// Where a watch stream's requests come from and its responses go (the gRPC call).
 pub trait WatchTransport {
-    /// The next request; `None` once the client ended the stream or sent garbage.
+    /// The next request; `None` once the call is gone or the client sent garbage (a
+    /// client that only ended its side keeps the stream open, as with etcd).
     fn recv(&mut self) -> impl Future<Output = Option<WatchRequest>>;
     /// `Err` once the client is gone.
     fn send(&mut self, response: WatchResponse) -> impl Future<Output = Result<(), ()>>;

@@ -188,6 +188,25 @@ impl Requests {
     }
 }
 
+impl Requests {
+    /// Resolves once the call is gone (reset, deadline, connection closed). A handler that
+    /// keeps answering after the client ended its side (a watch stream) waits on this to
+    /// learn when to stop.
+    pub async fn closed(&mut self) {
+        poll_fn(|cx| {
+            let mut shared = self.handle.shared.borrow_mut();
+            match shared.slots.get_mut(&self.handle.id) {
+                Some(slot) if !slot.gone => {
+                    slot.recv_waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+                _ => Poll::Ready(()),
+            }
+        })
+        .await
+    }
+}
+
 impl Responses {
     /// Queues one response message. Waits while this call already has its budget of
     /// octets queued and unsent, so a client that reads slowly slows the handler instead
