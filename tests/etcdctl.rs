@@ -34,6 +34,7 @@ for_both_targets! {
     watch_history_live_events_and_lease_expiry,
     watch_from_a_compacted_revision_is_canceled,
     interactive_watch_and_progress,
+    watch_sees_each_txn_whole_while_writes_go_on,
 }
 
 /// What one `etcdctl` run printed.
@@ -1032,4 +1033,47 @@ fn interactive_watch_and_progress(target: Target) {
         watch.next(),
         watch_response(3, json!([{"kv": kv("foo", "b", 2, 3, 2)}]))
     );
+}
+
+fn watch_sees_each_txn_whole_while_writes_go_on(target: Target) {
+    let (_server, ctl) = start(target, "watch-txn");
+    ctl.put("t/0", "old"); // 2
+    ctl.put("t/ready", "1"); // 3
+    // The watch is live once it has reported revision 3 from history.
+    let watch = ctl.watch(&["t/", "--prefix", "--rev=3"]);
+    assert_eq!(
+        watch.next(),
+        watch_response(3, json!([{"kv": kv("t/ready", "1", 3, 3, 1)}]))
+    );
+    // Txns, puts and deletes interleaved: each txn arrives as one response.
+    for round in 0..5 {
+        let base = 4 + 3 * round;
+        let txn = format!("\nput t/a {round}\nput t/b {round}\ndel t/0\n\n\n");
+        ctl.ok_with_stdin(&["txn"], &txn);
+        ctl.put("t/c", &round.to_string());
+        assert_eq!(ctl.ok(&["del", "t/c"]), "1\n");
+        let mut events = vec![
+            json!({"kv": kv("t/a", &round.to_string(), 4, base, round + 1)}),
+            json!({"kv": kv("t/b", &round.to_string(), 4, base, round + 1)}),
+        ];
+        if round == 0 {
+            events.push(json!({"type": 1, "kv": tombstone("t/0", base)}));
+        }
+        assert_eq!(watch.next(), watch_response(base, json!(events)));
+        let created = base + 1;
+        assert_eq!(
+            watch.next(),
+            watch_response(
+                created,
+                json!([{"kv": kv("t/c", &round.to_string(), created, created, 1)}])
+            )
+        );
+        assert_eq!(
+            watch.next(),
+            watch_response(
+                base + 2,
+                json!([{"type": 1, "kv": tombstone("t/c", base + 2)}])
+            )
+        );
+    }
 }
