@@ -186,9 +186,7 @@ impl Requests {
         })
         .await
     }
-}
 
-impl Requests {
     /// Resolves once the call is gone (reset, deadline, connection closed). A handler that
     /// keeps answering after the client ended its side (a watch stream) waits on this to
     /// learn when to stop.
