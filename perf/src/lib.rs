@@ -3,8 +3,12 @@
 //! real etcd side by side on one machine for the README's table.
 //!
 //! It is a client only: it never links the server crates, so ringkv and etcd face exactly
-//! the same driver.
-//!
-//! Status: skeleton. The workload names are settled; the driver is the "perf" issue.
+//! the same driver (the etcd-client crate), and etcd's own `benchmark` tool can be swapped in
+//! as a second opinion.
 
+pub mod benchmark_tool;
+pub mod compare;
+pub mod driver;
+pub mod report;
+pub mod server;
 pub mod workload;
