@@ -289,24 +289,15 @@ async fn closed_loop(
             load.duration.map_or(Goal::Requests(total), Goal::Time),
         )
     });
-    let mut report = Report {
-        workload: job.workload().name().to_owned(),
-        requests: 0,
-        errors: BTreeMap::new(),
-        elapsed: Duration::ZERO,
-        latency: new_histogram(),
-    };
+    let mut report = Report::empty(job.workload().name());
     let mut last = start;
     for task in tasks {
         let tally = task.await?;
-        merge(&mut report, &tally.latency, tally.requests, tally.errors);
+        report.add(&tally.latency, tally.requests, tally.errors);
         last = last.max(tally.finished);
     }
     report.elapsed = last - start;
-    if let Some(ticker) = ticker {
-        ticker.abort();
-        eprintln!();
-    }
+    stop_progress(ticker);
     Ok(report)
 }
 
@@ -434,25 +425,16 @@ async fn watch(
     for task in tasks {
         let _ = tokio::time::timeout_at(give_up, task).await;
     }
-    if let Some(ticker) = ticker {
-        ticker.abort();
-        eprintln!();
-    }
+    stop_progress(ticker);
 
-    let mut report = Report {
-        workload: job.workload().name().to_owned(),
-        requests: 0,
-        errors: BTreeMap::new(),
-        elapsed: Duration::ZERO,
-        latency: new_histogram(),
-    };
+    let mut report = Report::empty(job.workload().name());
     let mut last = first_put;
     for tally in &tallies {
         let Ok(mut tally) = tally.lock() else {
             continue;
         };
         let latency = tally.latency.take().unwrap_or_else(new_histogram);
-        merge(&mut report, &latency, tally.delivered, BTreeMap::new());
+        report.add(&latency, tally.delivered, BTreeMap::new());
         last = last.max(tally.last.unwrap_or(first_put));
     }
     let missing = expected_total.saturating_sub(report.requests);
@@ -494,20 +476,6 @@ async fn await_created(stream: &mut WatchStream, count: usize) -> Result<(), Dri
 /// The send time a watch workload's put carries in its value's first 8 bytes.
 fn sent_at(value: &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(value.get(..8)?.try_into().ok()?))
-}
-
-fn merge(
-    report: &mut Report,
-    latency: &Histogram<u64>,
-    requests: u64,
-    errors: BTreeMap<String, u64>,
-) {
-    // Both histograms share new_histogram's bounds, so add cannot fail.
-    let _ = report.latency.add(latency);
-    report.requests += requests;
-    for (kind, count) in errors {
-        *report.errors.entry(kind).or_default() += count;
-    }
 }
 
 /// An error's kind for the error table: the gRPC code and message, or the error text.
@@ -575,6 +543,14 @@ impl Rng {
 enum Goal {
     Requests(u64),
     Time(Duration),
+}
+
+/// Ends the progress line started by `spawn_progress`, if any.
+fn stop_progress(ticker: Option<JoinHandle<()>>) {
+    if let Some(ticker) = ticker {
+        ticker.abort();
+        eprintln!();
+    }
 }
 
 /// A one-line progress bar on stderr, redrawn twice a second, when stderr is a terminal.

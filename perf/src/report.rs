@@ -36,6 +36,27 @@ pub struct Percentiles {
 }
 
 impl Report {
+    /// A report of `workload` with nothing recorded yet.
+    pub fn empty(workload: &str) -> Report {
+        Report {
+            workload: workload.to_owned(),
+            requests: 0,
+            errors: BTreeMap::new(),
+            elapsed: Duration::ZERO,
+            latency: new_histogram(),
+        }
+    }
+
+    /// Adds one client's (or stream's) measurements.
+    pub fn add(&mut self, latency: &Histogram<u64>, requests: u64, errors: BTreeMap<String, u64>) {
+        // Every histogram here has new_histogram's bounds, so add cannot fail.
+        let _ = self.latency.add(latency);
+        self.requests += requests;
+        for (kind, count) in errors {
+            *self.errors.entry(kind).or_default() += count;
+        }
+    }
+
     pub fn requests_per_second(&self) -> f64 {
         let seconds = self.elapsed.as_secs_f64();
         if seconds > 0.0 {
