@@ -171,7 +171,7 @@ impl Db {
             .map(|m| m.txid)
             .min()
             .unwrap_or(meta.txid);
-        freelist.release(bound);
+        freelist.release(bound, bound);
         let snap = Arc::new(Snapshot {
             map: map.clone(),
             meta,
@@ -227,7 +227,7 @@ impl Db {
             .map(|m| m.txid)
             .min()
             .unwrap_or(0);
-        state.freelist.release(oldest_reader.min(on_disk));
+        state.freelist.release(oldest_reader, on_disk);
         let pending = state.freelist.pending_count();
         if pending > PENDING_WARN_PAGES
             && state.txid >= state.warned_at + 1000

@@ -179,12 +179,7 @@ impl<'db> WriteTxn<'db> {
     }
 
     fn allocate(&mut self, n: u64) -> PageId {
-        let state = &mut *self.state;
-        let id = state.freelist.allocate(n).unwrap_or_else(|| {
-            let id = state.hwm;
-            state.hwm += n;
-            id
-        });
+        let id = allocate_run(&mut self.state, n);
         self.allocated.push((id, n));
         id
     }
@@ -274,10 +269,7 @@ impl<'db> WriteTxn<'db> {
                     let state = &mut *self.state;
                     let allocated = &mut self.allocated;
                     let mut alloc = || {
-                        let id = state.freelist.allocate(1).unwrap_or_else(|| {
-                            state.hwm += 1;
-                            state.hwm - 1
-                        });
+                        let id = allocate_run(state, 1);
                         allocated.push((id, 1));
                         id
                     };
@@ -332,6 +324,7 @@ impl<'db> WriteTxn<'db> {
                 .write_pages(slot as PageId, &meta.encode(slot as PageId))?;
             self.db.file.sync()?;
             self.state.metas[slot] = Some(meta);
+            self.state.freelist.settle();
             self.state.freelist_run = Some((id, n));
             self.state.poisoned = false;
         } else {
@@ -364,6 +357,17 @@ impl<'db> WriteTxn<'db> {
         }
         Ok(())
     }
+}
+
+/// Takes `n` contiguous pages from the freelist, or from the end of the file.
+fn allocate_run(state: &mut WriterState, n: u64) -> PageId {
+    let id = state.freelist.allocate(n).unwrap_or_else(|| {
+        let id = state.hwm;
+        state.hwm += n;
+        id
+    });
+    state.freelist.mark_young(id, n);
+    id
 }
 
 impl Drop for WriteTxn<'_> {

@@ -30,6 +30,7 @@ use meta::MetaState;
 use view::View;
 
 pub use key::MAX_USER_KEY_LEN;
+pub use view::in_range;
 pub use write::MvccWrite;
 
 /// One version of a key, as etcd's mvccpb.KeyValue.
@@ -264,6 +265,16 @@ impl MvccRead {
         range_end: &[u8],
     ) -> Result<Vec<Event>, MvccError> {
         self.view()?.events(after, upto, key, range_end)
+    }
+
+    /// [`MvccRead::events`] for every key `wanted` accepts, in one pass over the window.
+    pub fn events_where(
+        &self,
+        after: i64,
+        upto: i64,
+        wanted: impl FnMut(&[u8]) -> bool,
+    ) -> Result<Vec<Event>, MvccError> {
+        self.view()?.events_where(after, upto, wanted)
     }
 
     /// (raft index, raft term) of the last applied entry recorded with the data.

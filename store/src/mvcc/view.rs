@@ -210,6 +210,17 @@ impl<'s, S: Source> View<'s, S> {
         key: &[u8],
         range_end: &[u8],
     ) -> Result<Vec<Event>, MvccError> {
+        self.events_where(after, upto, |user| in_range(user, key, range_end))
+    }
+
+    /// [`View::events`] for the keys `wanted` accepts: one pass over the revision window
+    /// serves many watchers, and only wanted versions are read from the kv table.
+    pub fn events_where(
+        &self,
+        after: i64,
+        upto: i64,
+        mut wanted: impl FnMut(&[u8]) -> bool,
+    ) -> Result<Vec<Event>, MvccError> {
         let compact = self.state.compact;
         if compact > 0 && after < compact - 1 {
             return Err(MvccError::Compacted);
@@ -238,7 +249,7 @@ impl<'s, S: Source> View<'s, S> {
             ordered(&mut last, k)?;
             let rev = Revision::from_bytes(k).ok_or(corrupt("rev key malformed"))?;
             let (_, user) = decode_rev_value(v)?;
-            if !in_range(user, key, range_end) {
+            if !wanted(user) {
                 continue;
             }
             let prefix = key::prefix(user);

@@ -4,9 +4,14 @@
 //! does it become *free* for allocation. This is what lets readers run without locks while
 //! the writer recycles pages, and what keeps the older meta a safe fallback after a crash.
 //!
+//! Pages allocated since the last durable meta (*young* pages) are reachable from neither
+//! on-disk meta, so once freed they wait for readers only, not for the next checkpoint.
+//! Without that, every non-durable commit between checkpoints (the server checkpoints every
+//! `snapshot_count` entries) grew the file by a fresh root-to-leaf path.
+//!
 //! On disk it is one run of pages holding `(page id, freeing txid)` pairs, txid 0 for free.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::page::{
     FIRST_DATA_PAGE, HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, TxId, pages_for, read_u64,
@@ -17,7 +22,15 @@ use crate::error::{Error, Result};
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Freelist {
     free: BTreeSet<PageId>,
+    /// Freed pages an on-disk meta may reach, by freeing txid.
     pending: BTreeMap<TxId, Vec<PageId>>,
+    /// Freed young pages, by freeing txid: only readers can still reach them.
+    pending_young: BTreeMap<TxId, Vec<PageId>>,
+    /// Pages allocated since the last durable meta.
+    young: HashSet<PageId>,
+    /// Total ids in both pending maps, kept so the writer can read it on every transaction
+    /// without walking every commit since the last checkpoint.
+    pending_len: usize,
 }
 
 const ENTRY_LEN: usize = 16;
@@ -51,6 +64,16 @@ impl Freelist {
         Some(start)
     }
 
+    /// Records that `[start, start + n)` was allocated after the last durable meta.
+    pub fn mark_young(&mut self, start: PageId, n: u64) {
+        self.young.extend(start..start + n);
+    }
+
+    /// A durable meta was written: every page now in use may be reachable from it.
+    pub fn settle(&mut self) {
+        self.young.clear();
+    }
+
     /// Makes pages immediately reusable: for pages no committed snapshot ever referenced.
     pub fn free_now(&mut self, start: PageId, n: u64) {
         self.free.extend(start..start + n);
@@ -59,20 +82,34 @@ impl Freelist {
     /// Drops free ids at or above `hwm`: pages an aborted transaction grew the file by.
     pub fn forget_from(&mut self, hwm: PageId) {
         self.free.split_off(&hwm);
+        self.young.retain(|&id| id < hwm);
     }
 
     /// Records pages freed by the commit of `txid`.
     pub fn add_pending(&mut self, txid: TxId, ids: Vec<PageId>) {
-        if !ids.is_empty() {
-            self.pending.entry(txid).or_default().extend(ids);
+        self.pending_len += ids.len();
+        let (young, old): (Vec<PageId>, Vec<PageId>) =
+            ids.into_iter().partition(|id| self.young.remove(id));
+        for (map, ids) in [(&mut self.pending_young, young), (&mut self.pending, old)] {
+            if !ids.is_empty() {
+                map.entry(txid).or_default().extend(ids);
+            }
         }
     }
 
-    /// Moves every page freed by a transaction `<= bound` from pending to free.
-    pub fn release(&mut self, bound: TxId) {
-        let later = self.pending.split_off(&(bound + 1));
-        for ids in std::mem::replace(&mut self.pending, later).into_values() {
-            self.free.extend(ids);
+    /// Frees every young page freed by a transaction `<= readers` and every other pending page
+    /// freed by one `<= min(readers, on_disk)`: `readers` is the oldest live snapshot's txid,
+    /// `on_disk` the older on-disk meta's.
+    pub fn release(&mut self, readers: TxId, on_disk: TxId) {
+        for (map, bound) in [
+            (&mut self.pending_young, readers),
+            (&mut self.pending, readers.min(on_disk)),
+        ] {
+            let later = map.split_off(&(bound + 1));
+            for ids in std::mem::replace(map, later).into_values() {
+                self.pending_len -= ids.len();
+                self.free.extend(ids);
+            }
         }
     }
 
@@ -81,7 +118,7 @@ impl Freelist {
     }
 
     pub fn pending_count(&self) -> usize {
-        self.pending.values().map(Vec::len).sum()
+        self.pending_len
     }
 
     /// Every page the freelist holds, free or pending.
@@ -89,7 +126,14 @@ impl Freelist {
         self.free
             .iter()
             .copied()
-            .chain(self.pending.values().flatten().copied())
+            .chain(self.pending_entries().map(|(p, _)| p))
+    }
+
+    fn pending_entries(&self) -> impl Iterator<Item = (PageId, TxId)> + '_ {
+        self.pending
+            .iter()
+            .chain(&self.pending_young)
+            .flat_map(|(tx, ids)| ids.iter().map(move |p| (*p, *tx)))
     }
 
     /// Pages needed to encode this freelist (an upper bound stays valid after allocating, as
@@ -98,18 +142,16 @@ impl Freelist {
         pages_for((self.free.len() + self.pending_count()) * ENTRY_LEN)
     }
 
-    /// Encodes into a run starting at page `id` of exactly `pages` pages.
+    /// Encodes into a run starting at page `id` of exactly `pages` pages. Young pending pages
+    /// are written as ordinary pending ones: after a restart they wait for both metas, which is
+    /// only conservative.
     pub fn encode(&self, id: PageId, pages: u64) -> Vec<u8> {
         let mut buf = vec![0u8; pages as usize * PAGE_SIZE];
         let entries: Vec<(PageId, TxId)> = self
             .free
             .iter()
             .map(|p| (*p, 0))
-            .chain(
-                self.pending
-                    .iter()
-                    .flat_map(|(tx, ids)| ids.iter().map(move |p| (*p, *tx))),
-            )
+            .chain(self.pending_entries())
             .collect();
         Header {
             kind: PageKind::Freelist,
@@ -151,7 +193,7 @@ impl Freelist {
             if tx == 0 {
                 fl.free.insert(p);
             } else {
-                fl.pending.entry(tx).or_default().push(p);
+                fl.add_pending(tx, vec![p]);
             }
         }
         Ok(fl)
@@ -168,11 +210,36 @@ mod tests {
         fl.add_pending(5, vec![10, 11]);
         fl.add_pending(7, vec![12]);
         assert_eq!(fl.allocate(1), None);
-        fl.release(6);
+        fl.release(6, 6);
         assert_eq!(fl.allocate(2), Some(10));
         assert_eq!(fl.allocate(1), None);
-        fl.release(7);
+        assert_eq!(fl.pending_count(), 1);
+        fl.release(7, 7);
+        assert_eq!(fl.pending_count(), 0);
         assert_eq!(fl.allocate(1), Some(12));
+    }
+
+    #[test]
+    fn young_pages_wait_for_readers_only() {
+        let mut fl = Freelist::default();
+        fl.mark_young(20, 2);
+        fl.add_pending(5, vec![10, 20, 21]);
+        // The on-disk meta (txid 3) may reach page 10, but not the pages allocated after it.
+        fl.release(5, 3);
+        assert_eq!(fl.pending_count(), 1);
+        assert_eq!(fl.allocate(2), Some(20));
+        fl.release(5, 5);
+        assert_eq!(fl.allocate(1), Some(10));
+    }
+
+    #[test]
+    fn settled_pages_are_old_again() {
+        let mut fl = Freelist::default();
+        fl.mark_young(20, 1);
+        fl.settle();
+        fl.add_pending(5, vec![20]);
+        fl.release(5, 3);
+        assert_eq!(fl.allocate(1), None);
     }
 
     #[test]
