@@ -73,13 +73,20 @@ pub fn scenarios(shrink: u64) -> Vec<Scenario> {
             limit: 0,
         })
     };
+    // The watch target: 10k watchers, each on its own key, hearing 1k puts/s.
     let watch = WatchArgs {
         streams: 100,
         watchers_per_stream: 100,
-        put_rate: 10,
-        put_total: 100 / shrink.min(10),
+        put_rate: 1000,
+        put_total: 10_000 / shrink,
         key_size: 32,
         val_size: 32,
+    };
+    // All 10k watchers on one key: every put is 10k deliveries, so the rate is kept low.
+    let fanout = WatchArgs {
+        put_rate: 10,
+        put_total: 100 / shrink.min(10),
+        ..watch.clone()
     };
     vec![
         Scenario {
@@ -116,8 +123,13 @@ pub fn scenarios(shrink: u64) -> Vec<Scenario> {
             load: Load::new(16, 256, 100_000 / shrink),
         },
         Scenario {
+            name: "watch 100 streams × 100 watchers, 1k puts/s",
+            job: Job::Watch(watch),
+            load: Load::new(10, 1, 0),
+        },
+        Scenario {
             name: "watch-fanout 100 streams × 100 watchers, 10 puts/s",
-            job: Job::WatchFanout(watch),
+            job: Job::WatchFanout(fanout),
             load: Load::new(10, 1, 0),
         },
     ]

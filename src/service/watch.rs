@@ -4,7 +4,8 @@
 //! after each commit — so a stream that does not drain simply stops reading, holds no
 //! buffered events, and catches up when it drains.
 //!
-//! Not yet: an interval index across watchers (each reads the revision window itself).
+//! Each stream reads a window of history once for all its watchers. Not yet: one shared
+//! event buffer across streams and an interval index over watchers' key ranges.
 //!
 //! [`WatchHub`]: crate::watch::WatchHub
 
@@ -18,7 +19,7 @@ use ringkv_proto::etcdserverpb::{
     watch_request,
 };
 use ringkv_proto::mvccpb;
-use ringkv_store::mvcc::{EventKind, MvccError, MvccRead, RangeOptions};
+use ringkv_store::mvcc::{EventKind, MvccRead, RangeOptions, in_range};
 
 use crate::service::Context;
 use crate::service::kv::apply::to_proto;
@@ -239,7 +240,8 @@ impl Stream {
 
 /// Brings every watcher up to the store's current revision, which it returns: one
 /// response per window of at most `MAX_REVISIONS_PER_READ` revisions with matching
-/// events, or a compacted cancel for a watcher whose history is gone.
+/// events, or a compacted cancel for a watcher whose history is gone. Each window of
+/// history is read once for all the stream's watchers it is due for.
 async fn catch_up(
     ctx: &Context,
     stream: &mut Stream,
@@ -248,49 +250,72 @@ async fn catch_up(
     loop {
         let read = ctx.mvcc.read();
         let current = read.revision();
-        let mut behind = false;
-        let ids: Vec<i64> = stream.watchers.keys().copied().collect();
-        for id in ids {
-            let Some(w) = stream.watchers.get_mut(&id) else {
-                continue;
-            };
-            if w.next_revision > current {
-                continue;
-            }
-            let upto = current.min(w.next_revision - 1 + MAX_REVISIONS_PER_READ);
-            behind |= upto < current;
-            let events = match read.events(w.next_revision - 1, upto, &w.key, &w.range_end) {
-                Ok(events) => events,
-                Err(MvccError::Compacted) => {
-                    stream.watchers.remove(&id);
-                    transport
-                        .send(WatchResponse {
-                            // etcd stamps this one with revision 0.
-                            header: header(ctx, 0),
-                            watch_id: id,
-                            canceled: true,
-                            compact_revision: read.compact_revision(),
-                            ..WatchResponse::default()
-                        })
-                        .await?;
-                    continue;
-                }
-                Err(e) => {
-                    // Not the client's doing; it sees the stream end, as on a server error.
-                    tracing::error!(error = %e, "watch history read failed");
-                    return Err(());
-                }
-            };
-            w.next_revision = upto + 1;
-            let events: Vec<mvccpb::Event> = events
-                .into_iter()
-                .filter(|e| match e.kind {
-                    EventKind::Put => !w.no_put,
-                    EventKind::Delete => !w.no_delete,
+        let compact = read.compact_revision();
+        // etcd lets a watcher start at the compact revision itself, not before it.
+        let compacted: Vec<i64> = stream
+            .watchers
+            .iter()
+            .filter(|(_, w)| compact > 0 && w.next_revision < compact)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in compacted {
+            stream.watchers.remove(&id);
+            transport
+                .send(WatchResponse {
+                    // etcd stamps this one with revision 0.
+                    header: header(ctx, 0),
+                    watch_id: id,
+                    canceled: true,
+                    compact_revision: compact,
+                    ..WatchResponse::default()
                 })
-                .map(|e| to_event(&read, e, w.prev_kv))
+                .await?;
+        }
+        let Some(from) = stream
+            .watchers
+            .values()
+            .map(|w| w.next_revision)
+            .filter(|&r| r <= current)
+            .min()
+        else {
+            return Ok(current);
+        };
+        // The furthest-behind watcher sets the window; watchers past its end wait a turn.
+        let upto = current.min(from - 1 + MAX_REVISIONS_PER_READ);
+        let due = |w: &Watcher| w.next_revision <= upto;
+        let wanted = |key: &[u8]| {
+            stream
+                .watchers
+                .values()
+                .any(|w| due(w) && in_range(key, &w.key, &w.range_end))
+        };
+        let events = match read.events_where(from - 1, upto, wanted) {
+            Ok(events) => events,
+            Err(e) => {
+                // Not the client's doing; it sees the stream end, as on a server error.
+                tracing::error!(error = %e, "watch history read failed");
+                return Err(());
+            }
+        };
+        let limit = ctx
+            .limits
+            .max_request_bytes
+            .saturating_add(GRPC_OVERHEAD_BYTES);
+        for (&id, w) in stream.watchers.iter_mut().filter(|(_, w)| due(w)) {
+            let mine: Vec<mvccpb::Event> = events
+                .iter()
+                .filter(|e| {
+                    e.kv.mod_revision >= w.next_revision
+                        && in_range(&e.kv.key, &w.key, &w.range_end)
+                        && match e.kind {
+                            EventKind::Put => !w.no_put,
+                            EventKind::Delete => !w.no_delete,
+                        }
+                })
+                .map(|e| to_event(&read, e.clone(), w.prev_kv))
                 .collect();
-            if events.is_empty() {
+            w.next_revision = upto + 1;
+            if mine.is_empty() {
                 continue;
             }
             w.quiet = false;
@@ -299,13 +324,9 @@ async fn catch_up(
             let response = WatchResponse {
                 header: header(ctx, upto),
                 watch_id: id,
-                events,
+                events: mine,
                 ..WatchResponse::default()
             };
-            let limit = ctx
-                .limits
-                .max_request_bytes
-                .saturating_add(GRPC_OVERHEAD_BYTES);
             if w.fragment {
                 for fragment in fragments(response, limit) {
                     transport.send(fragment).await?;
@@ -314,7 +335,7 @@ async fn catch_up(
                 transport.send(response).await?;
             }
         }
-        if !behind {
+        if upto >= current {
             return Ok(current);
         }
     }
