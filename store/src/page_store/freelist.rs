@@ -193,7 +193,9 @@ impl Freelist {
             if tx == 0 {
                 fl.free.insert(p);
             } else {
-                fl.add_pending(tx, vec![p]);
+                // Every page is old after a restart: both metas may reach it.
+                fl.pending.entry(tx).or_default().push(p);
+                fl.pending_len += 1;
             }
         }
         Ok(fl)
