@@ -6,17 +6,8 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: etcdctl and the reference etcd server for end-to-end and differential
 # tests; protoc for the etcd-client dev-dependency's build script.
-missing=()
-command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
-command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
-command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  echo "installing: ${missing[*]}"
-  $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >/dev/null
-fi
+source scripts/deps.sh
+need_packages etcdctl=etcd-client etcd=etcd-server protoc=protobuf-compiler
 command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 
 cargo fmt --all --check
