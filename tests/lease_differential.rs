@@ -83,11 +83,13 @@ fn run_script(server: &TestServer) -> Vec<String> {
             let opts = LeaseTimeToLiveOptions::new().with_keys();
             match c.lease_time_to_live(id, Some(opts)).await {
                 Ok(r) => {
-                    let keys: Vec<String> = r
+                    // etcd lists attached keys from a Go map: compare them as a set.
+                    let mut keys: Vec<String> = r
                         .keys()
                         .iter()
                         .map(|k| String::from_utf8_lossy(k).into_owned())
                         .collect();
+                    keys.sort();
                     log(format!(
                         "ttl {id} => id={} granted={} remaining_ok={} keys={keys:?}",
                         r.id(),
