@@ -121,7 +121,9 @@ impl Recovered {
             Record::SegmentHeader { .. } => {}
             Record::HardState(h) => self.hard_state = *h,
             Record::Snapshot(s) => {
-                self.entries.retain(|e| e.index > s.index);
+                // `entries` stays in index order, so the covered ones are a prefix.
+                let covered = self.entries.partition_point(|e| e.index <= s.index);
+                self.entries.drain(..covered);
                 self.snapshot = s.clone();
             }
             Record::Entry(e) => {
@@ -137,7 +139,11 @@ impl Recovered {
                     });
                 }
                 *seen_entry = true;
-                self.entries.retain(|x| x.index < e.index);
+                // A rewritten index replaces that entry and every later one (raft's conflict
+                // truncation). A binary search, not a scan: recovery replays up to
+                // --snapshot-count entries, and a scan per entry made start-up quadratic.
+                let keep = self.entries.partition_point(|x| x.index < e.index);
+                self.entries.truncate(keep);
                 self.entries.push(e.clone());
             }
         }
