@@ -27,6 +27,8 @@ struct Raw {
 impl Raw {
     fn connect(server: &TestServer) -> Raw {
         let stream = TcpStream::connect(server.addr).unwrap();
+        // Each frame goes out at once, as a real client's would (no Nagle delay).
+        stream.set_nodelay(true).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -258,6 +260,46 @@ mod ping {
                 }
                 Some(_) => {}
                 None => panic!("closed"),
+            }
+        }
+        server.stop();
+    }
+
+    /// grpc-go's BDP estimator pings once per round trip while responses flow: hundreds
+    /// of pings a second on a busy connection, each after our DATA, are never a flood.
+    #[test]
+    fn a_ping_after_each_response_is_always_answered() {
+        let server = TestServer::start();
+        let mut raw = Raw::handshake(&server);
+        for i in 0..500u32 {
+            let id = 2 * i + 1;
+            raw.request(id, "/test.Echo/Unary", &[], false);
+            raw.frame(Frame::Data(Data::new(
+                StreamId::new(id),
+                Bytes::from_static(&[0, 0, 0, 0, 0]),
+                true,
+            )));
+            // Wait for the response's end, then probe as grpc-go does.
+            loop {
+                match raw.next() {
+                    Some(Frame::Headers(h)) if h.end_stream && h.stream_id.value() == id => break,
+                    Some(Frame::GoAway(g)) => panic!("GOAWAY after {i} pings: {g:?}"),
+                    Some(_) => {}
+                    None => panic!("closed after {i} pings"),
+                }
+            }
+            let payload = (u64::from(i)).to_be_bytes();
+            raw.frame(Frame::Ping(Ping::new(payload)));
+            loop {
+                match raw.next() {
+                    Some(Frame::Ping(p)) if p.ack => {
+                        assert_eq!(p.payload, payload);
+                        break;
+                    }
+                    Some(Frame::GoAway(g)) => panic!("GOAWAY after {i} pings: {g:?}"),
+                    Some(_) => {}
+                    None => panic!("closed after {i} pings"),
+                }
             }
         }
         server.stop();

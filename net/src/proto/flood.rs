@@ -1,9 +1,9 @@
 //! Guards against cheap-to-send, costly-to-answer frame floods: rapid reset
-//! (CVE-2023-44487: open a stream, reset it at once, repeat), PING floods and SETTINGS
-//! floods, each of which makes us do work or queue replies per frame. A `FloodGuard` counts
-//! events in a fixed time window; going over the budget is a connection error
-//! ENHANCE_YOUR_CALM, as grpc-go and h2 answer these. The caller supplies the clock, so
-//! this stays pure and testable.
+//! (CVE-2023-44487: open a stream, reset it at once, repeat) and SETTINGS floods, each of
+//! which makes us do work or queue replies per frame (PING floods meet grpc-go's
+//! ping-strike rule in the connection instead). A `FloodGuard` counts events in a fixed
+//! time window; going over the budget is a connection error ENHANCE_YOUR_CALM, as grpc-go
+//! and h2 answer these. The caller supplies the clock, so this stays pure and testable.
 
 use std::time::{Duration, Instant};
 
@@ -38,11 +38,6 @@ impl FloodGuard {
             Duration::from_secs(1),
             "too many streams reset by the peer",
         )
-    }
-
-    /// PINGs (non-ACK) we must answer.
-    pub fn ping() -> Self {
-        FloodGuard::new(100, Duration::from_secs(1), "too many PING frames")
     }
 
     /// SETTINGS frames we must apply and acknowledge.
@@ -89,11 +84,7 @@ mod tests {
     #[test]
     fn presets_allow_normal_traffic() {
         let now = Instant::now();
-        for mut g in [
-            FloodGuard::rapid_reset(),
-            FloodGuard::ping(),
-            FloodGuard::settings(),
-        ] {
+        for mut g in [FloodGuard::rapid_reset(), FloodGuard::settings()] {
             for _ in 0..100 {
                 g.record(now).unwrap();
             }

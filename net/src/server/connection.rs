@@ -105,7 +105,6 @@ struct Connection<IO> {
     deadlines: BinaryHeap<Reverse<(Instant, u32)>>,
     timer: Option<(Instant, glommio::timer::Timer)>,
     resets: FloodGuard,
-    pings: FloodGuard,
     settings: FloodGuard,
     last_ping_at: Option<Instant>,
     ping_strikes: u32,
@@ -171,7 +170,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             deadlines: BinaryHeap::new(),
             timer: None,
             resets: FloodGuard::rapid_reset(),
-            pings: FloodGuard::ping(),
             settings: FloodGuard::settings(),
             last_ping_at: None,
             ping_strikes: 0,
@@ -467,10 +465,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             self.keepalive_sent = None;
             return Ok(());
         }
-        self.pings.record(now)?;
         // grpc-go's keepalive enforcement: a ping sooner than allowed after the previous
         // one is a strike, unless we sent HEADERS or DATA since (the client may be
-        // probing bandwidth then); more than two strikes end the connection.
+        // probing bandwidth then); more than two strikes end the connection. This is also
+        // the PING flood guard: a peer gets at most one early pong per HEADERS or DATA we
+        // send it. A plain pings-per-second budget is not: grpc-go's BDP probe pings once
+        // per round trip on a busy connection, hundreds of times a second.
         if std::mem::take(&mut self.reset_ping_strikes) {
             self.ping_strikes = 0;
         } else if let Some(last) = self.last_ping_at {
