@@ -1,7 +1,9 @@
 //! Insert and remove on the copy-on-write tree. The first time the writer touches a committed
 //! page on a root-to-leaf path it copies it into an in-memory [`Node`] and records the page as
 //! freed; further edits in the same transaction change that node in place. A node that grows
-//! past a page splits at the point that best balances the halves; one that shrinks under a
+//! past a page splits at the point that best balances the halves, or, when the entry that
+//! overflowed it was appended at its end, keeps the left page 90% full (etcd fills its
+//! sequentially written bbolt buckets to 90% for the same reason); one that shrinks under a
 //! quarter page merges with a sibling (and re-splits if the two do not fit in one page).
 
 use super::node::{Child, Node, Value};
@@ -22,6 +24,18 @@ pub struct Dirty {
 }
 
 type Splits = Vec<(Vec<u8>, usize)>;
+
+/// How much of a page the left half keeps when an appended entry splits a node: the rest of
+/// the page is room for an occasional key inserted between existing ones later.
+const APPEND_FILL: usize = PAGE_SIZE * 9 / 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Split {
+    /// Halves of (nearly) equal size: random inserts land on either side.
+    Balanced,
+    /// The overflowing entry was appended: fill the left page, carry the rest right.
+    Append,
+}
 
 impl Dirty {
     fn push(&mut self, node: Node) -> usize {
@@ -99,10 +113,14 @@ impl Dirty {
         key: &[u8],
         value: Value,
     ) -> Result<(Option<Value>, Splits)> {
+        // Whether the new entry landed at the node's end: the append pattern of revision
+        // keys and sequentially created user keys.
+        let mut appended = false;
         let old = match &mut self.nodes[idx] {
             Node::Leaf { keys, values } => match keys.binary_search_by(|k| k.as_slice().cmp(key)) {
                 Ok(i) => Some(std::mem::replace(&mut values[i], value)),
                 Err(i) => {
+                    appended = i == keys.len();
                     keys.insert(i, key.to_vec());
                     values.insert(i, value);
                     None
@@ -112,6 +130,7 @@ impl Dirty {
                 let (pos, c) = self.descend(pages, idx, key)?;
                 let (old, splits) = self.insert_at(pages, c, key, value)?;
                 if let Node::Branch { keys, children } = &mut self.nodes[idx] {
+                    appended = !splits.is_empty() && pos + 1 == children.len();
                     for (j, (k, n)) in splits.into_iter().enumerate() {
                         keys.insert(pos + 1 + j, k);
                         children.insert(pos + 1 + j, Child::Dirty(n));
@@ -120,33 +139,59 @@ impl Dirty {
                 old
             }
         };
-        Ok((old, self.split_if_needed(idx)))
+        let split = if appended {
+            Split::Append
+        } else {
+            Split::Balanced
+        };
+        Ok((old, self.split_if_needed(idx, split)))
     }
 
     /// Splits an oversized node into page-sized pieces; returns the new right siblings with
     /// their separator keys, in order.
-    fn split_if_needed(&mut self, idx: usize) -> Splits {
+    fn split_if_needed(&mut self, idx: usize, split: Split) -> Splits {
         let node = &self.nodes[idx];
         if node.size() <= PAGE_SIZE || node.len() < 2 {
             return Vec::new();
         }
         let sizes: Vec<usize> = (0..node.len()).map(|i| node.entry_size(i)).collect();
         let total: usize = sizes.iter().sum();
-        let (mut best, mut best_max, mut left) = (1, usize::MAX, 0);
-        for (s, size) in sizes.iter().enumerate().take(sizes.len() - 1) {
-            left += size;
-            let worst = left.max(total - left);
-            if worst < best_max {
-                best_max = worst;
-                best = s + 1;
+        let header = node.size() - total;
+        let last = sizes.len() - 1;
+        let best = match split {
+            // Fill the left page and carry the rest right: appended keys never come back to
+            // the left page, so a balanced split would leave every page half empty.
+            Split::Append => {
+                let mut left = header;
+                sizes
+                    .iter()
+                    .take(last)
+                    .take_while(|&&size| {
+                        left += size;
+                        left <= APPEND_FILL
+                    })
+                    .count()
+                    .max(1)
             }
-        }
+            Split::Balanced => {
+                let (mut best, mut best_max, mut left) = (1, usize::MAX, 0);
+                for (s, size) in sizes.iter().enumerate().take(last) {
+                    left += size;
+                    let worst = left.max(total - left);
+                    if worst < best_max {
+                        best_max = worst;
+                        best = s + 1;
+                    }
+                }
+                best
+            }
+        };
         let right = self.nodes[idx].split_off(best);
         let sep = right.keys().first().cloned().unwrap_or_default();
         let r = self.push(right);
-        let mut out = self.split_if_needed(idx);
+        let mut out = self.split_if_needed(idx, Split::Balanced);
         out.push((sep, r));
-        out.extend(self.split_if_needed(r));
+        out.extend(self.split_if_needed(r, split));
         out
     }
 
@@ -249,7 +294,7 @@ impl Dirty {
                 ));
             }
         }
-        let splits = self.split_if_needed(li);
+        let splits = self.split_if_needed(li, Split::Balanced);
         if let Node::Branch { keys, children } = &mut self.nodes[parent] {
             keys.remove(r);
             children.remove(r);
