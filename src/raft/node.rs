@@ -144,7 +144,15 @@ impl<S: StateMachine> RaftNode<S> {
     /// is dropped, or a fatal error (WAL I/O, a committed entry that does not decode). On
     /// return every pending request has failed with [`ProposeError::Stopped`].
     pub async fn run(mut self) -> Result<(), RaftError> {
-        let result = self.serve().await;
+        let mut result = self.serve().await;
+        if result.is_ok() && self.applied > self.snapshot_index {
+            // A clean stop checkpoints the store and marks the WAL, so the next start
+            // replays nothing (etcd replays up to --snapshot-count entries after any stop).
+            result = self.snapshot();
+            if result.is_ok() {
+                result = self.sync_wal().await;
+            }
+        }
         match &result {
             Ok(()) => tracing::info!("raft node stopped"),
             Err(e) => tracing::error!(error = %e, "raft node stopped on a fatal error"),
@@ -395,6 +403,12 @@ impl<S: StateMachine> RaftNode<S> {
         if self.applied - self.snapshot_index < self.config.snapshot_count.max(1) {
             return Ok(());
         }
+        self.snapshot()
+    }
+
+    /// A raft snapshot at the applied index: the state machine makes its state durable,
+    /// and the WAL records the marker; purging waits for the next sync.
+    fn snapshot(&mut self) -> Result<(), RaftError> {
         let data = self.sm.snapshot();
         self.node
             .mut_store()
