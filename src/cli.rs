@@ -472,6 +472,7 @@ fn subcommand_path(matches: &ArgMatches) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Parsed, StartupError> {
         let env: Vec<(String, String)> = env
@@ -684,17 +685,52 @@ mod tests {
     }
 
     #[test]
+    fn grpc_flags_shape_every_connection_as_etcds() {
+        let defaults = server(&[], &[]).grpc_connection();
+        assert_eq!(defaults.max_concurrent_streams, u32::MAX);
+        assert_eq!(defaults.max_recv_message_size, 2 * 1024 * 1024);
+        assert_eq!(defaults.keepalive_min_time, Duration::from_secs(5));
+        assert_eq!(defaults.keepalive_interval, Some(Duration::from_secs(7200)));
+        assert_eq!(defaults.keepalive_timeout, Duration::from_secs(20));
+        let set = server(
+            &[
+                "--max-concurrent-streams=10",
+                "--max-request-bytes=1000",
+                "--grpc-keepalive-min-time=1s",
+                "--grpc-keepalive-interval=30s",
+                "--grpc-keepalive-timeout=3s",
+            ],
+            &[],
+        )
+        .grpc_connection();
+        assert_eq!(set.max_concurrent_streams, 10);
+        assert_eq!(set.max_recv_message_size, 1000 + 512 * 1024);
+        assert_eq!(set.keepalive_min_time, Duration::from_secs(1));
+        assert_eq!(set.keepalive_interval, Some(Duration::from_secs(30)));
+        assert_eq!(set.keepalive_timeout, Duration::from_secs(3));
+        // As etcd: 0 leaves grpc-go's defaults in place (a 5 min ping policy; keepalive
+        // parameters only when both are set).
+        let zero = server(
+            &["--grpc-keepalive-min-time=0", "--grpc-keepalive-timeout=0"],
+            &[],
+        )
+        .grpc_connection();
+        assert_eq!(zero.keepalive_min_time, Duration::from_secs(300));
+        assert_eq!(zero.keepalive_interval, Some(Duration::from_secs(7200)));
+        assert_eq!(zero.keepalive_timeout, Duration::from_secs(20));
+    }
+
+    #[test]
     fn not_supported_yet() {
-        let e = error(&["--max-snapshots", "3"], &[]);
+        let e = error(&["--pre-vote"], &[]);
         assert_eq!(
             e.to_string(),
-            "ringkv: --max-snapshots is not supported yet (WAL and snapshot tuning)"
+            "ringkv: --pre-vote is not supported yet (raft tuning)"
         );
         // The default value given explicitly is fine.
         server(
             &[
-                "--max-snapshots",
-                "5",
+                "--pre-vote=false",
                 "--enable-v2=false",
                 "--enable-grpc-gateway=false",
             ],

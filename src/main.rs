@@ -7,7 +7,6 @@ use ringkv::cli::{self, Invocation, Stream};
 use ringkv::config::{LogLevel, ServerConfig, StartupError};
 use ringkv::logging::{self, LogOutput};
 use ringkv::server::{self, ServeOptions};
-use ringkv::service::Limits;
 
 fn main() -> ExitCode {
     // Arguments and variables that are not UTF-8 cannot name an etcd flag or value; they are
@@ -127,11 +126,8 @@ fn serve_options(config: &ServerConfig) -> ServeOptions {
         election_timeout: config.election_timeout,
         snapshot_count: config.snapshot_count,
         max_wals: usize::try_from(config.max_wals).unwrap_or(usize::MAX),
-        limits: Limits {
-            max_txn_ops: usize::try_from(config.max_txn_ops).unwrap_or(usize::MAX),
-            max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
-            quota_bytes: Limits::quota_from_flag(config.quota_backend_bytes),
-        },
+        grpc: config.grpc_connection(),
+        limits: config.limits(),
         watch_progress_interval: config.experimental_watch_progress_notify_interval,
     }
 }

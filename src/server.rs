@@ -40,6 +40,8 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// `--experimental-watch-progress-notify-interval`.
     pub watch_progress_interval: Duration,
+    /// Every gRPC connection's limits and keepalive.
+    pub grpc: ringkv_net::server::ServerConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +144,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         RuntimeConfig {
             cores: options.cores,
             client_addrs,
+            grpc: options.grpc,
         },
         context,
         raft_core,

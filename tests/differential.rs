@@ -25,6 +25,7 @@ use etcd_client::{
 
 for_both_targets! {
     transcript_matches_reference_etcd,
+    request_size_limits_answer_as_etcd,
 }
 
 const SEED: u64 = 0x5EED_0006_E7CD_0001;
@@ -54,6 +55,38 @@ fn transcript_matches_reference_etcd(target: Target) {
     if std::env::var_os("RINGKV_KEEP_TRANSCRIPTS").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// `--max-request-bytes` (1.5 MiB) is checked on the raft request; the gRPC receive limit
+/// is that plus 512 KiB, above which the request never reaches the server's handlers.
+fn request_size_limits_answer_as_etcd(target: Target) {
+    let dir = scratch_dir(&format!("request-size-{target:?}"));
+    let server = target.start(&dir);
+    let answers: Vec<String> = common::block_on(async {
+        let mut client = common::connect_client(&server).await;
+        let mut answers = Vec::new();
+        for len in [1_000_000, 1_600_000, 2_200_000] {
+            let answer = match client.put("big", vec![b'v'; len], None).await {
+                Ok(_) => "ok".to_owned(),
+                Err(etcd_client::Error::GRpcStatus(status)) => {
+                    format!("{:?}: {}", status.code(), status.message())
+                }
+                Err(other) => format!("{other}"),
+            };
+            answers.push(answer);
+        }
+        answers
+    });
+    assert_eq!(
+        answers,
+        [
+            "ok",
+            "InvalidArgument: etcdserver: request is too large",
+            "ResourceExhausted: grpc: received message larger than max (2200010 vs. 2097152)",
+        ]
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs the whole script against `server` and returns the transcript.

@@ -137,9 +137,6 @@ use Kind::*;
 use Support::{NotYet, Only, Yes};
 
 const RAFT: Support = NotYet("raft tuning");
-const WAL: Support = NotYet("WAL and snapshot tuning");
-const LIMITS: Support = NotYet("request limits");
-const GRPC: Support = NotYet("gRPC keepalive tuning");
 const CLUSTERING: Support = NotYet("clustering");
 const DISCOVERY: Support = NotYet("discovery");
 const COMPACTION: Support = NotYet("auto compaction");
@@ -243,8 +240,8 @@ pub static FLAGS: &[FlagSpec] = &[
         "5",
         Uint,
         Member,
-        WAL,
-        "Snapshot files kept on disk (0 keeps all).",
+        Yes,
+        "Snapshot files kept on disk (0 keeps all); ringkv writes none: the store is the snapshot.",
     ),
     flag(
         "max-wals",
@@ -299,7 +296,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "4294967295",
         Uint,
         Member,
-        LIMITS,
+        Yes,
         "Most concurrent gRPC streams per client connection.",
     ),
     flag(
@@ -307,7 +304,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "5s",
         Duration,
         Member,
-        GRPC,
+        Yes,
         "Shortest ping interval a client may use.",
     ),
     flag(
@@ -315,7 +312,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "2h",
         Duration,
         Member,
-        GRPC,
+        Yes,
         "How often the server pings idle connections (0 disables).",
     ),
     flag(
@@ -323,7 +320,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "20s",
         Duration,
         Member,
-        GRPC,
+        Yes,
         "How long to wait for a ping answer before closing (0 disables).",
     ),
     flag(

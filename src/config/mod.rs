@@ -13,7 +13,10 @@ pub mod values;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ringkv_net::server::ServerConfig as ConnectionConfig;
 use url::Url;
+
+use crate::service::Limits;
 
 pub use error::StartupError;
 use flags::FLAGS;
@@ -314,6 +317,50 @@ server_config! {
     cores: usize = "cores" via cores,
     config_file: Option<PathBuf> = "config-file" via optional_path,
 }
+
+impl ServerConfig {
+    /// The limits the services check requests against.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_txn_ops: usize::try_from(self.max_txn_ops).unwrap_or(usize::MAX),
+            max_request_bytes: usize::try_from(self.max_request_bytes).unwrap_or(usize::MAX),
+            quota_bytes: Limits::quota_from_flag(self.quota_backend_bytes),
+        }
+    }
+
+    /// etcd's gRPC server options (`embed/etcd.go`): keepalive parameters only when both the
+    /// interval and the timeout are set, the ping policy only when a min time is set (grpc-go's
+    /// defaults otherwise), and a receive limit of `--max-request-bytes` + 512 KiB.
+    pub fn grpc_connection(&self) -> ConnectionConfig {
+        let defaults = ConnectionConfig::default();
+        let keepalive =
+            !self.grpc_keepalive_interval.is_zero() && !self.grpc_keepalive_timeout.is_zero();
+        ConnectionConfig {
+            max_concurrent_streams: u32::try_from(self.max_concurrent_streams).unwrap_or(u32::MAX),
+            max_recv_message_size: self.limits().max_message_bytes(),
+            keepalive_min_time: if self.grpc_keepalive_min_time.is_zero() {
+                GRPC_GO_KEEPALIVE_MIN_TIME
+            } else {
+                self.grpc_keepalive_min_time
+            },
+            keepalive_interval: if keepalive {
+                Some(self.grpc_keepalive_interval)
+            } else {
+                defaults.keepalive_interval
+            },
+            keepalive_timeout: if keepalive {
+                self.grpc_keepalive_timeout
+            } else {
+                defaults.keepalive_timeout
+            },
+            ..defaults
+        }
+    }
+}
+
+/// grpc-go's enforcement MinTime when the server sets no policy (etcd with
+/// `--grpc-keepalive-min-time 0`).
+const GRPC_GO_KEEPALIVE_MIN_TIME: Duration = Duration::from_secs(5 * 60);
 
 /// The effective data dir: etcd's `${name}.etcd` unless given.
 pub(crate) fn resolve_data_dir(raw: &RawSettings, name: &str) -> PathBuf {

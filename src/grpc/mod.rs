@@ -345,9 +345,9 @@ pub async fn serve(
     already_read: Vec<u8>,
     shutdown: Shutdown,
     router: Rc<Router>,
+    config: &ServerConfig,
 ) {
-    let config = ServerConfig::default();
-    let result = serve_connection(stream, &already_read, router, config, async move {
+    let result = serve_connection(stream, &already_read, router, config.clone(), async move {
         shutdown.wait().await;
     })
     .await;

@@ -8,7 +8,7 @@ use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 use ringkv_net::sniff::{self, Protocol};
 
-use ringkv_net::server::Router;
+use ringkv_net::server::{Router, ServerConfig};
 
 use super::Shutdown;
 use crate::service::Context;
@@ -21,6 +21,7 @@ pub async fn serve(
     mut stream: TcpStream,
     shutdown: Shutdown,
     router: Rc<Router>,
+    grpc: Rc<ServerConfig>,
     ctx: Rc<Context>,
 ) {
     // Small requests and responses dominate etcd traffic: never wait for Nagle.
@@ -36,7 +37,7 @@ pub async fn serve(
         }
     };
     match protocol {
-        Protocol::Http2 => crate::grpc::serve(stream, buf, shutdown, router).await,
+        Protocol::Http2 => crate::grpc::serve(stream, buf, shutdown, router, &grpc).await,
         Protocol::Http1 => crate::http::serve(stream, buf, shutdown, ctx).await,
     }
 }

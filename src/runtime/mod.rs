@@ -36,6 +36,9 @@ pub struct RuntimeConfig {
     pub cores: usize,
     /// Client addresses to listen on (port 0 picks a free port, logged at start).
     pub client_addrs: Vec<SocketAddr>,
+    /// Limits and keepalive of every gRPC connection (etcd's `--grpc-keepalive-*`,
+    /// `--max-concurrent-streams`, `--max-request-bytes`).
+    pub grpc: ringkv_net::server::ServerConfig,
 }
 
 /// What the raft core needs to start the raft node (moved to core 0 at spawn).
@@ -111,6 +114,7 @@ pub fn run(config: RuntimeConfig, context: Context, raft: RaftCore) -> Result<()
     for (core, (core_listeners, wakeup)) in listeners.into_iter().zip(wakeups).enumerate() {
         let cpu = allowed[core];
         let context = context.clone();
+        let grpc = config.grpc.clone();
         let raft = raft.take();
         let started = started.clone();
         let bound = bound.clone();
@@ -128,7 +132,16 @@ pub fn run(config: RuntimeConfig, context: Context, raft: RaftCore) -> Result<()
                         tracing::info!("ready to serve client requests");
                     }
                 };
-                serve_core(core_listeners, wakeup, context, raft, shutdown_all, announce).await
+                serve_core(
+                    core_listeners,
+                    wakeup,
+                    context,
+                    grpc,
+                    raft,
+                    shutdown_all,
+                    announce,
+                )
+                .await
             });
         let done_tx = done_tx.clone();
         match spawned {
@@ -187,6 +200,7 @@ async fn serve_core(
     listeners: Vec<OwnedFd>,
     wakeup: OwnedFd,
     context: Context,
+    grpc: ringkv_net::server::ServerConfig,
     raft: Option<RaftCore>,
     shutdown_all: ShutdownHandle,
     on_started: impl FnOnce(),
@@ -218,6 +232,7 @@ async fn serve_core(
         glommio::spawn_local(crate::service::lease::expire_leases(context.clone())).detach();
     }
     let router = Rc::new(crate::grpc::router(context.clone()));
+    let grpc = Rc::new(grpc);
     let connections = Gate::new();
     let accept_loops: Vec<_> = listeners
         .into_iter()
@@ -229,6 +244,7 @@ async fn serve_core(
                 shutdown.clone(),
                 connections.clone(),
                 router.clone(),
+                grpc.clone(),
                 context.clone(),
             ))
         })
@@ -272,6 +288,7 @@ async fn accept_loop(
     shutdown: Shutdown,
     connections: Gate,
     router: Rc<ringkv_net::server::Router>,
+    grpc: Rc<ringkv_net::server::ServerConfig>,
     context: Rc<Context>,
 ) {
     loop {
@@ -287,6 +304,7 @@ async fn accept_loop(
                     stream,
                     shutdown.clone(),
                     router.clone(),
+                    grpc.clone(),
                     context.clone(),
                 ));
                 match task {

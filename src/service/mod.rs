@@ -26,6 +26,9 @@ pub use node::Node;
 /// etcd's DefaultQuotaBytes: what `--quota-backend-bytes 0` means.
 pub const DEFAULT_QUOTA_BYTES: u64 = 2 << 30;
 
+/// etcd's `grpcOverheadBytes`: room for gRPC framing around the largest request.
+pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
 /// Limits from the command line that shape requests.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -46,6 +49,12 @@ impl Limits {
             Ok(bytes) => Some(bytes),
             Err(_) => None,
         }
+    }
+
+    /// The largest gRPC message etcd accepts (its server's MaxRecvMsgSize), and the size
+    /// above which a `fragment` watcher's responses are split.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_request_bytes.saturating_add(GRPC_OVERHEAD_BYTES)
     }
 }
 
