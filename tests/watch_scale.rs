@@ -9,12 +9,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use common::{Target, scratch_dir};
-use etcd_client::{Client, EventType, Txn, TxnOp, WatchOptions, WatchResponse, WatchStream};
-
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+use common::{Target, scratch_dir, watch_message};
+use etcd_client::{Client, EventType, Txn, TxnOp, WatchOptions, WatchStream};
 
 const CONNECTIONS: usize = 10;
 const STREAMS: usize = 100;
@@ -170,7 +167,7 @@ fn ten_thousand_watchers_on_a_hundred_streams_get_each_event_once_in_order(targe
                 stream.watch(start, Some(options)).await.expect("watch");
             }
             for j in 0..WATCHERS_PER_STREAM {
-                let created = message(&mut stream).await;
+                let created = watch_message(&mut stream).await;
                 assert!(created.created(), "stream {s}: {created:?}");
                 assert_eq!(
                     created.watch_id(),
@@ -254,11 +251,11 @@ fn a_stalled_stream_holds_no_events_and_catches_up_once_it_drains() {
         let stalled_client = common::connect_client(&server).await;
         let mut stalled = stalled_client.watch_client().max_decoding_message_size(big);
         let mut stalled = stalled.watch("big/", prefix()).await.expect("watch");
-        assert!(message(&mut stalled).await.created());
+        assert!(watch_message(&mut stalled).await.created());
         let client = common::connect_client(&server).await;
         let mut live = client.watch_client().max_decoding_message_size(big);
         let mut live = live.watch("big/", prefix()).await.expect("watch");
-        assert!(message(&mut live).await.created());
+        assert!(watch_message(&mut live).await.created());
         let live = tokio::spawn(read_events(live, STALL_PUTS));
 
         let before = Memory::of(pid);
@@ -315,7 +312,7 @@ fn a_stalled_stream_holds_no_events_and_catches_up_once_it_drains() {
 async fn read_events(mut stream: WatchStream, n: usize) -> Vec<Seen> {
     let mut seen = Vec::new();
     while seen.len() < n {
-        let response = message(&mut stream).await;
+        let response = watch_message(&mut stream).await;
         seen.extend(response.events().iter().map(describe));
     }
     assert_eq!(seen.len(), n, "no more than asked for");
@@ -334,7 +331,7 @@ async fn read_all(mut stream: WatchStream, expected: usize) -> BTreeMap<i64, Vec
             stream.request_progress().await.expect("progress");
             asked = true;
         }
-        let response = message(&mut stream).await;
+        let response = watch_message(&mut stream).await;
         if asked && response.watch_id() == -1 && response.events().is_empty() {
             break;
         }
@@ -354,14 +351,6 @@ fn describe(e: &etcd_client::Event) -> Seen {
         kv.mod_revision(),
         e.event_type() == EventType::Delete,
     )
-}
-
-async fn message(stream: &mut WatchStream) -> WatchResponse {
-    tokio::time::timeout(RESPONSE_TIMEOUT, stream.message())
-        .await
-        .unwrap_or_else(|_| panic!("no watch response within {RESPONSE_TIMEOUT:?}"))
-        .expect("watch stream error")
-        .expect("watch stream ended")
 }
 
 /// A process's resident memory, from /proc/<pid>/status, in KiB.
