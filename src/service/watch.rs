@@ -4,8 +4,8 @@
 //! [`WatchHub`] publishes after each commit, never reading the store. An *unsynced* one
 //! (a start revision in the past, or every watcher of a stream that missed a batch because
 //! it did not drain) reads the store's history in windows until it reaches the horizon,
-//! then joins the synced ones. A stream holds at most one published batch, so one that
-//! stops draining costs no memory however much is written meanwhile.
+//! then joins the synced ones. A stream keeps at most one published batch waiting, so a
+//! stream that stops draining costs no memory however much is written meanwhile.
 //!
 //! Events are matched to the stream's watchers through a [`KeyIndex`] over their key
 //! ranges. The index is per stream, not per core: a stream is its own task with its own
@@ -402,6 +402,11 @@ impl Stream {
             else {
                 return Ok(());
             };
+            if from > self.horizon {
+                // Unsynced watchers are never past the horizon; were one, it is synced.
+                self.unsynced.clear();
+                return Ok(());
+            }
             // The furthest-behind watcher sets the window; watchers past its end wait a
             // turn. The horizon never passes the store's revision.
             let upto = self.horizon.min(from - 1 + MAX_REVISIONS_PER_READ);
