@@ -43,7 +43,7 @@ pub struct Applier {
     mvcc: Mvcc,
     /// Deadlines follow the grants and revokes applied here.
     lessor: Arc<Lessor>,
-    /// Rung after every committed batch so watch streams read what it wrote.
+    /// Handed every committed batch's events, for the watch streams.
     watch_hub: Arc<WatchHub>,
     /// A NOSPACE alarm is raised: writes that add data are refused (etcd's
     /// applierV3Capped) until it is disarmed.
@@ -93,6 +93,7 @@ impl Applier {
             return Ok(Vec::new());
         };
         let mut w = self.mvcc.write()?;
+        let before = w.revision();
         let mut outcomes = Vec::with_capacity(entries.len());
         for entry in entries {
             // Conf changes are raft's own (already applied to its configuration); empty
@@ -120,8 +121,9 @@ impl Applier {
             outcomes.push(outcome);
         }
         w.set_consistent_index(last.index, last.term);
-        w.commit(false)?;
-        self.watch_hub.notify();
+        let committed = w.commit(false)?;
+        self.watch_hub
+            .publish(before, committed.revision, committed.events);
         Ok(outcomes)
     }
 }

@@ -7,9 +7,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Target, TestServer, scratch_dir};
+use common::{Target, TestServer, WATCH_RESPONSE_TIMEOUT, scratch_dir, watch_message};
 use etcd_client::{
     CompactionOptions, EventType, Txn, TxnOp, WatchFilterType, WatchOptions, WatchResponse,
     WatchStream,
@@ -22,8 +20,6 @@ for_both_targets! {
     fragment_splits_a_large_response_below_the_request_limit,
     a_half_closed_stream_still_delivers_events,
 }
-
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn watch_transcript_matches_reference_etcd(target: Target) {
     let dir = scratch_dir(&format!("watch-differential-{target:?}"));
@@ -42,11 +38,11 @@ fn watch_is_atomic_ordered_and_resumable_across_a_restart(target: Target) {
         let mut c = common::connect_client(&server).await;
         let opts = WatchOptions::new().with_prefix();
         let mut stream = c.watch("g/", Some(opts)).await.expect("watch");
-        assert!(message(&mut stream).await.created());
+        assert!(watch_message(&mut stream).await.created());
 
         let puts = ["g/a", "g/b", "g/c"].map(|k| TxnOp::put(k, "t", None));
         c.txn(Txn::new().and_then(puts)).await.expect("txn"); // 2
-        let txn = message(&mut stream).await;
+        let txn = watch_message(&mut stream).await;
         let revisions: Vec<i64> = txn.events().iter().map(mod_revision).collect();
         assert_eq!(revisions, [2, 2, 2], "one txn, one response");
 
@@ -55,7 +51,7 @@ fn watch_is_atomic_ordered_and_resumable_across_a_restart(target: Target) {
         }
         let mut seen = Vec::new();
         while seen.len() < 20 {
-            let response = message(&mut stream).await;
+            let response = watch_message(&mut stream).await;
             seen.extend(response.events().iter().map(mod_revision));
         }
         assert_eq!(seen, (3..=22).collect::<Vec<_>>(), "ordered, no gaps");
@@ -72,8 +68,8 @@ fn watch_is_atomic_ordered_and_resumable_across_a_restart(target: Target) {
             .with_prefix()
             .with_start_revision(last_seen + 1);
         let mut stream = c.watch("g/", Some(opts)).await.expect("watch");
-        assert!(message(&mut stream).await.created());
-        let missed = message(&mut stream).await;
+        assert!(watch_message(&mut stream).await.created());
+        let missed = watch_message(&mut stream).await;
         let revisions: Vec<i64> = missed.events().iter().map(mod_revision).collect();
         assert_eq!(revisions, (23..=27).collect::<Vec<_>>());
     });
@@ -99,9 +95,9 @@ fn progress_notify_tells_a_quiet_watcher_the_revision(target: Target) {
         next(&mut stream, 2, log).await;
         c.put("a", "2", None).await.expect("put"); // 3
         // A tick may still report revision 2 before the put's event; skip those.
-        let mut response = message(&mut stream).await;
+        let mut response = watch_message(&mut stream).await;
         while response.events().is_empty() && response.header().map(|h| h.revision()) == Some(2) {
-            response = message(&mut stream).await;
+            response = watch_message(&mut stream).await;
         }
         log(describe(&response));
         next(&mut stream, 1, log).await;
@@ -140,12 +136,12 @@ fn fragment_splits_a_large_response_below_the_request_limit(target: Target) {
             .with_start_revision(2)
             .with_fragment();
         let mut stream = c.watch("f/", Some(opts)).await.expect("watch");
-        assert!(message(&mut stream).await.created());
+        assert!(watch_message(&mut stream).await.created());
         // etcd-client does not expose the `fragment` flag: count the responses instead.
         let mut revisions = Vec::new();
         let mut responses = 0;
         while revisions.len() < 300 {
-            let response = message(&mut stream).await;
+            let response = watch_message(&mut stream).await;
             assert_eq!(response.header().map(|h| h.revision()), Some(301));
             let size: usize = response
                 .events()
@@ -170,13 +166,13 @@ fn a_half_closed_stream_still_delivers_events(target: Target) {
     common::block_on(async {
         let mut c = common::connect_client(&server).await;
         let mut stream = c.watch("k", None).await.expect("watch");
-        assert!(message(&mut stream).await.created());
+        assert!(watch_message(&mut stream).await.created());
         let (requests, mut responses) = stream.split();
         drop(requests); // etcd-client ends the request stream: END_STREAM
         c.put("k", "v", None).await.expect("put"); // 2
-        let response = tokio::time::timeout(RESPONSE_TIMEOUT, responses.message())
+        let response = tokio::time::timeout(WATCH_RESPONSE_TIMEOUT, responses.message())
             .await
-            .unwrap_or_else(|_| panic!("no watch response within {RESPONSE_TIMEOUT:?}"))
+            .unwrap_or_else(|_| panic!("no watch response within {WATCH_RESPONSE_TIMEOUT:?}"))
             .expect("watch stream error")
             .expect("watch stream ended");
         let revisions: Vec<i64> = response.events().iter().map(mod_revision).collect();
@@ -188,14 +184,6 @@ fn a_half_closed_stream_still_delivers_events(target: Target) {
 
 fn mod_revision(e: &etcd_client::Event) -> i64 {
     e.kv().map_or(0, etcd_client::KeyValue::mod_revision)
-}
-
-async fn message(stream: &mut WatchStream) -> WatchResponse {
-    tokio::time::timeout(RESPONSE_TIMEOUT, stream.message())
-        .await
-        .unwrap_or_else(|_| panic!("no watch response within {RESPONSE_TIMEOUT:?}"))
-        .expect("watch stream error")
-        .expect("watch stream ended")
 }
 
 fn describe(r: &WatchResponse) -> String {
@@ -237,7 +225,7 @@ fn describe(r: &WatchResponse) -> String {
 async fn next(stream: &mut WatchStream, n: usize, log: &mut impl FnMut(String)) {
     let mut responses = Vec::new();
     for _ in 0..n {
-        responses.push(message(stream).await);
+        responses.push(watch_message(stream).await);
     }
     responses.sort_by_key(WatchResponse::watch_id);
     for response in &responses {

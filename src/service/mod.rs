@@ -90,7 +90,7 @@ pub struct Context {
     pub lessor: Arc<Lessor>,
     /// `<data-dir>/member/snap`: where Snapshot writes the copy it streams.
     pub snap_dir: PathBuf,
-    /// Wakes this member's watch streams after each commit.
+    /// Hands this member's watch streams each committed batch of events.
     pub watch_hub: Arc<WatchHub>,
     /// How often a `progress_notify` watcher that got no events hears the revision.
     pub watch_progress_interval: Duration,

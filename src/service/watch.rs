@@ -1,15 +1,20 @@
 //! The Watch service, as etcd's `v3rpc/watch.go` answers: one bidi stream carries many
-//! watchers. Every watcher reads its events from the store's history from the revision it
-//! needs next (etcd's "unsynced" path, used for all of them), woken by the [`WatchHub`]
-//! after each commit — so a stream that does not drain simply stops reading, holds no
-//! buffered events, and catches up when it drains.
+//! watchers, split as etcd's `watchableStore` splits them. A *synced* watcher has been sent
+//! everything up to the stream's horizon and takes later events from the batches the
+//! [`WatchHub`] publishes after each commit, never reading the store. An *unsynced* one
+//! (a start revision in the past, or every watcher of a stream that missed a batch because
+//! it did not drain) reads the store's history in windows until it reaches the horizon,
+//! then joins the synced ones. A stream keeps at most one published batch waiting, so a
+//! stream that stops draining costs no memory however much is written meanwhile.
 //!
-//! Each stream reads a window of history once for all its watchers. Not yet: one shared
-//! event buffer across streams and an interval index over watchers' key ranges.
+//! Events are matched to the stream's watchers through a [`KeyIndex`] over their key
+//! ranges. The index is per stream, not per core: a stream is its own task with its own
+//! send budget, so a core-wide matcher would have to queue matches for streams that are
+//! not draining; matching per stream keeps each stream's backlog at one shared batch.
 //!
 //! [`WatchHub`]: crate::watch::WatchHub
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Instant;
 
@@ -19,13 +24,15 @@ use ringkv_proto::etcdserverpb::{
     watch_request,
 };
 use ringkv_proto::mvccpb;
-use ringkv_store::mvcc::{EventKind, MvccRead, RangeOptions, in_range};
+use ringkv_store::mvcc::{MvccRead, RangeOptions};
 
 use crate::service::Context;
 use crate::service::kv::apply::to_proto;
+use crate::watch::index::KeyIndex;
+use crate::watch::{Batch, to_event};
 
-/// Revisions read from history per watcher per turn, so one far-behind watcher never
-/// holds a huge batch in memory.
+/// Revisions read from history per turn, so one far-behind watcher never holds a huge
+/// batch in memory.
 const MAX_REVISIONS_PER_READ: i64 = 1000;
 
 /// etcd's `grpcOverheadBytes`: a `fragment` watcher's responses are split above
@@ -47,7 +54,8 @@ pub trait WatchTransport {
 struct Watcher {
     key: Vec<u8>,
     range_end: Vec<u8>,
-    /// The first revision this watcher has not seen yet.
+    /// The first revision this watcher has not been sent. For a synced watcher only a
+    /// floor (its start revision): it has also been sent everything up to the horizon.
     next_revision: i64,
     prev_kv: bool,
     no_put: bool,
@@ -58,34 +66,60 @@ struct Watcher {
     quiet: bool,
 }
 
+impl Watcher {
+    fn wants(&self, event: &mvccpb::Event) -> bool {
+        use mvccpb::event::EventType;
+        match EventType::try_from(event.r#type) {
+            Ok(EventType::Put) => !self.no_put,
+            Ok(EventType::Delete) => !self.no_delete,
+            Err(_) => false,
+        }
+    }
+}
+
+/// Each watcher's events of one batch or history window, by watch ID.
+type Sorted = BTreeMap<i64, Vec<mvccpb::Event>>;
+
 struct Stream {
     watchers: BTreeMap<i64, Watcher>,
+    index: KeyIndex<i64>,
+    /// Watchers still reading history; every other watcher is synced.
+    unsynced: BTreeSet<i64>,
+    /// Every synced watcher has been sent every event up to this revision, the end of a
+    /// published batch (or a store revision); every unsynced one is at or below it.
+    horizon: i64,
     next_id: i64,
+    /// Reused for index lookups.
+    matches: Vec<i64>,
 }
 
 /// Serves one watch stream until the client ends it.
 pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
-    let woken = ctx.watch_hub.subscribe();
+    let feed = ctx.watch_hub.subscribe();
+    // Read after subscribing: every batch past this revision reaches the feed.
     let mut stream = Stream {
         watchers: BTreeMap::new(),
+        index: KeyIndex::default(),
+        unsynced: BTreeSet::new(),
+        horizon: ctx.mvcc.read().revision(),
         next_id: 0,
+        matches: Vec::new(),
     };
     let interval = ctx.watch_progress_interval;
     let mut next_tick = Instant::now() + interval;
     loop {
-        if catch_up(ctx, &mut stream, transport).await.is_err() {
+        if stream.catch_up(ctx, transport).await.is_err() {
             return;
         }
         enum Input {
             Request(Option<WatchRequest>),
-            Woken,
+            Published(std::sync::Arc<Batch>, bool),
             Tick,
         }
         let request = async { Input::Request(transport.recv().await) };
-        let woken = async {
-            // The hub lives as long as the context, so this never fails while we run.
-            let _ = woken.recv_async().await;
-            Input::Woken
+        let published = async {
+            let (batch, missed) = feed.next().await;
+            Input::Published(batch, missed)
         };
         let tick = async {
             if interval.is_zero() {
@@ -94,9 +128,15 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
             glommio::timer::sleep(next_tick.saturating_duration_since(Instant::now())).await;
             Input::Tick
         };
-        let input = futures_lite::future::or(futures_lite::future::or(request, woken), tick).await;
+        let input =
+            futures_lite::future::or(futures_lite::future::or(request, published), tick).await;
         let request = match input {
-            Input::Woken => continue,
+            Input::Published(batch, missed) => {
+                if stream.take(ctx, &batch, missed, transport).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             Input::Tick => {
                 next_tick = Instant::now() + interval;
                 if stream.progress(ctx, transport).await.is_err() {
@@ -111,24 +151,24 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
             Some(watch_request::RequestUnion::CreateRequest(create)) => {
                 Some(stream.create(ctx, create))
             }
-            Some(watch_request::RequestUnion::CancelRequest(cancel)) => stream
-                .watchers
-                .remove(&cancel.watch_id)
-                .map(|_| WatchResponse {
+            Some(watch_request::RequestUnion::CancelRequest(cancel)) => {
+                stream.remove(cancel.watch_id).map(|_| WatchResponse {
                     header: header(ctx, ctx.mvcc.read().revision()),
                     watch_id: cancel.watch_id,
                     canceled: true,
                     ..WatchResponse::default()
-                }),
+                })
+            }
             // A bookmark with watch ID -1: every watcher on the stream has been sent every
             // event up to the revision it carries (etcd 3.5's rule; 3.4 answered with the
             // current revision even while a watcher was still behind).
             Some(watch_request::RequestUnion::ProgressRequest(_)) => {
-                let Ok(reached) = catch_up(ctx, &mut stream, transport).await else {
+                stream.fall_behind(ctx.mvcc.read().revision());
+                if stream.catch_up(ctx, transport).await.is_err() {
                     return;
-                };
+                }
                 Some(WatchResponse {
-                    header: header(ctx, reached),
+                    header: header(ctx, stream.horizon),
                     watch_id: -1,
                     ..WatchResponse::default()
                 })
@@ -143,8 +183,14 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
     }
 }
 
+/// This member's header at `revision` (etcd stamps a compaction cancel with 0).
 fn header(ctx: &Context, revision: i64) -> Option<ResponseHeader> {
-    let mut header = ctx.header();
+    // Any revision but 0 keeps `fill` from reading the store's for us.
+    let mut header = Some(ResponseHeader {
+        revision: 1,
+        ..ResponseHeader::default()
+    });
+    ctx.fill(&mut header);
     if let Some(h) = &mut header {
         h.revision = revision;
     }
@@ -161,7 +207,12 @@ impl Stream {
     ) -> Result<(), ()> {
         let current = ctx.mvcc.read().revision();
         for (&id, w) in self.watchers.iter_mut().filter(|(_, w)| w.progress_notify) {
-            if w.quiet && w.next_revision > current {
+            let next = if self.unsynced.contains(&id) {
+                w.next_revision
+            } else {
+                w.next_revision.max(self.horizon + 1)
+            };
+            if w.quiet && next > current {
                 transport
                     .send(WatchResponse {
                         header: header(ctx, current),
@@ -209,6 +260,17 @@ impl Stream {
             self.next_id += 1;
             self.next_id - 1
         };
+        let next_revision = if create.start_revision > 0 {
+            create.start_revision
+        } else {
+            current + 1
+        };
+        // Batches up to `current` may still be on their way to the feed; a watcher from
+        // after the horizon takes them from there, one from before it reads history.
+        if next_revision <= self.horizon {
+            self.unsynced.insert(id);
+        }
+        self.index.insert(id, &key, &range_end);
         use watch_create_request::FilterType;
         let filtered = |f: FilterType| create.filters.contains(&(f as i32));
         self.watchers.insert(
@@ -216,11 +278,7 @@ impl Stream {
             Watcher {
                 key,
                 range_end,
-                next_revision: if create.start_revision > 0 {
-                    create.start_revision
-                } else {
-                    current + 1
-                },
+                next_revision,
                 prev_kv: create.prev_kv,
                 no_put: filtered(FilterType::Noput),
                 no_delete: filtered(FilterType::Nodelete),
@@ -236,95 +294,196 @@ impl Stream {
             ..WatchResponse::default()
         }
     }
-}
 
-/// Brings every watcher up to the store's current revision, which it returns: one
-/// response per window of at most `MAX_REVISIONS_PER_READ` revisions with matching
-/// events, or a compacted cancel for a watcher whose history is gone. Each window of
-/// history is read once for all the stream's watchers it is due for.
-async fn catch_up(
-    ctx: &Context,
-    stream: &mut Stream,
-    transport: &mut impl WatchTransport,
-) -> Result<i64, ()> {
-    loop {
-        let read = ctx.mvcc.read();
-        let current = read.revision();
-        let compact = read.compact_revision();
-        // etcd lets a watcher start at the compact revision itself, not before it.
-        let compacted: Vec<i64> = stream
-            .watchers
-            .iter()
-            .filter(|(_, w)| compact > 0 && w.next_revision < compact)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in compacted {
-            stream.watchers.remove(&id);
-            transport
-                .send(WatchResponse {
-                    // etcd stamps this one with revision 0.
-                    header: header(ctx, 0),
-                    watch_id: id,
-                    canceled: true,
-                    compact_revision: compact,
-                    ..WatchResponse::default()
+    fn remove(&mut self, id: i64) -> Option<Watcher> {
+        let w = self.watchers.remove(&id)?;
+        self.index.remove(id, &w.key, &w.range_end);
+        self.unsynced.remove(&id);
+        Some(w)
+    }
+
+    /// Moves the horizon on to `revision` without a batch: the synced watchers that want
+    /// revisions up to it become unsynced and read them from history.
+    fn fall_behind(&mut self, revision: i64) {
+        if revision <= self.horizon {
+            return;
+        }
+        let from = self.horizon + 1;
+        for (&id, w) in &mut self.watchers {
+            if self.unsynced.contains(&id) {
+                continue;
+            }
+            w.next_revision = w.next_revision.max(from);
+            if w.next_revision <= revision {
+                self.unsynced.insert(id);
+            }
+        }
+        self.horizon = revision;
+    }
+
+    /// A published batch: its events to the synced watchers, or, if the stream missed a
+    /// batch (it was not draining), a fall back to history up to the store's revision.
+    async fn take(
+        &mut self,
+        ctx: &Context,
+        batch: &Batch,
+        missed: bool,
+        transport: &mut impl WatchTransport,
+    ) -> Result<(), ()> {
+        if missed || batch.after > self.horizon {
+            // Whatever was missed is in the store: the hub publishes after the commit.
+            self.fall_behind(ctx.mvcc.read().revision());
+            return Ok(());
+        }
+        if batch.upto <= self.horizon {
+            // Already read from history.
+            return Ok(());
+        }
+        let horizon = self.horizon;
+        let unsynced = &self.unsynced;
+        let sorted = sort_out(
+            &mut self.index,
+            &self.watchers,
+            &mut self.matches,
+            &batch.events,
+            |id, w, revision| {
+                revision > horizon && revision >= w.next_revision && !unsynced.contains(&id)
+            },
+        );
+        self.horizon = batch.upto;
+        self.send(ctx, transport, sorted, batch.upto, &mut None)
+            .await
+    }
+
+    /// Brings every unsynced watcher up to the horizon, where it joins the synced ones:
+    /// one response per window of at most `MAX_REVISIONS_PER_READ` revisions with
+    /// matching events, or a compacted cancel for a watcher whose history is gone. Each
+    /// window of history is read once for all the watchers it is due for.
+    async fn catch_up(
+        &mut self,
+        ctx: &Context,
+        transport: &mut impl WatchTransport,
+    ) -> Result<(), ()> {
+        while !self.unsynced.is_empty() {
+            let read = ctx.mvcc.read();
+            let compact = read.compact_revision();
+            // etcd lets a watcher start at the compact revision itself, not before it.
+            let compacted: Vec<i64> = self
+                .unsynced
+                .iter()
+                .copied()
+                .filter(|id| {
+                    compact > 0
+                        && self
+                            .watchers
+                            .get(id)
+                            .is_some_and(|w| w.next_revision < compact)
                 })
+                .collect();
+            for id in compacted {
+                self.remove(id);
+                transport
+                    .send(WatchResponse {
+                        // etcd stamps this one with revision 0.
+                        header: header(ctx, 0),
+                        watch_id: id,
+                        canceled: true,
+                        compact_revision: compact,
+                        ..WatchResponse::default()
+                    })
+                    .await?;
+            }
+            let Some(from) = self
+                .unsynced
+                .iter()
+                .filter_map(|id| self.watchers.get(id))
+                .map(|w| w.next_revision)
+                .min()
+            else {
+                return Ok(());
+            };
+            if from > self.horizon {
+                // Unsynced watchers are never past the horizon; were one, it is synced.
+                self.unsynced.clear();
+                return Ok(());
+            }
+            // The furthest-behind watcher sets the window; watchers past its end wait a
+            // turn. The horizon never passes the store's revision.
+            let upto = self.horizon.min(from - 1 + MAX_REVISIONS_PER_READ);
+            let unsynced = &self.unsynced;
+            let due = |id: i64, w: &Watcher| unsynced.contains(&id) && w.next_revision <= upto;
+            let Stream {
+                watchers,
+                index,
+                matches,
+                ..
+            } = self;
+            let wanted = |key: &[u8]| {
+                matches.clear();
+                index.matching(key, matches);
+                matches
+                    .iter()
+                    .any(|id| watchers.get(id).is_some_and(|w| due(*id, w)))
+            };
+            let events: Vec<mvccpb::Event> = match read.events_where(from - 1, upto, wanted) {
+                Ok(events) => events.into_iter().map(to_event).collect(),
+                Err(e) => {
+                    // Not the client's doing; it sees the stream end, as on a server error.
+                    tracing::error!(error = %e, "watch history read failed");
+                    return Err(());
+                }
+            };
+            let sorted = sort_out(index, watchers, matches, &events, |id, w, revision| {
+                due(id, w) && revision >= w.next_revision
+            });
+            let reached: Vec<i64> = unsynced
+                .iter()
+                .copied()
+                .filter(|id| watchers.get(id).is_some_and(|w| due(*id, w)))
+                .collect();
+            for id in reached {
+                if let Some(w) = self.watchers.get_mut(&id) {
+                    w.next_revision = upto + 1;
+                }
+                if upto >= self.horizon {
+                    self.unsynced.remove(&id);
+                }
+            }
+            self.send(ctx, transport, sorted, upto, &mut Some(read))
                 .await?;
         }
-        let Some(from) = stream
-            .watchers
-            .values()
-            .map(|w| w.next_revision)
-            .filter(|&r| r <= current)
-            .min()
-        else {
-            return Ok(current);
-        };
-        // The furthest-behind watcher sets the window; watchers past its end wait a turn.
-        let upto = current.min(from - 1 + MAX_REVISIONS_PER_READ);
-        let due = |w: &Watcher| w.next_revision <= upto;
-        let wanted = |key: &[u8]| {
-            stream
-                .watchers
-                .values()
-                .any(|w| due(w) && in_range(key, &w.key, &w.range_end))
-        };
-        let events = match read.events_where(from - 1, upto, wanted) {
-            Ok(events) => events,
-            Err(e) => {
-                // Not the client's doing; it sees the stream end, as on a server error.
-                tracing::error!(error = %e, "watch history read failed");
-                return Err(());
-            }
-        };
+        Ok(())
+    }
+
+    /// Sends each watcher its events in one response (fragmented if it asked for it)
+    /// stamped with `revision`, the end of the batch or window they come from.
+    async fn send(
+        &mut self,
+        ctx: &Context,
+        transport: &mut impl WatchTransport,
+        sorted: Sorted,
+        revision: i64,
+        read: &mut Option<MvccRead>,
+    ) -> Result<(), ()> {
         let limit = ctx
             .limits
             .max_request_bytes
             .saturating_add(GRPC_OVERHEAD_BYTES);
-        for (&id, w) in stream.watchers.iter_mut().filter(|(_, w)| due(w)) {
-            let mine: Vec<mvccpb::Event> = events
-                .iter()
-                .filter(|e| {
-                    e.kv.mod_revision >= w.next_revision
-                        && in_range(&e.kv.key, &w.key, &w.range_end)
-                        && match e.kind {
-                            EventKind::Put => !w.no_put,
-                            EventKind::Delete => !w.no_delete,
-                        }
-                })
-                .map(|e| to_event(&read, e.clone(), w.prev_kv))
-                .collect();
-            w.next_revision = upto + 1;
-            if mine.is_empty() {
+        for (id, mut events) in sorted {
+            let Some(w) = self.watchers.get_mut(&id) else {
                 continue;
-            }
+            };
             w.quiet = false;
-            // Like etcd's sync of an unsynced watcher: every event of the window in one
-            // response, stamped with the revision the window reaches.
+            if w.prev_kv {
+                let read = read.get_or_insert_with(|| ctx.mvcc.read());
+                for event in &mut events {
+                    event.prev_kv = prev_kv(read, event);
+                }
+            }
             let response = WatchResponse {
-                header: header(ctx, upto),
+                header: header(ctx, revision),
                 watch_id: id,
-                events: mine,
+                events,
                 ..WatchResponse::default()
             };
             if w.fragment {
@@ -335,10 +494,36 @@ async fn catch_up(
                 transport.send(response).await?;
             }
         }
-        if upto >= current {
-            return Ok(current);
+        Ok(())
+    }
+}
+
+/// Each event to the watchers whose range holds its key, that take its kind, and that
+/// `eligible` accepts (watch ID, watcher, event revision); in revision order per watcher.
+fn sort_out(
+    index: &mut KeyIndex<i64>,
+    watchers: &BTreeMap<i64, Watcher>,
+    matches: &mut Vec<i64>,
+    events: &[mvccpb::Event],
+    eligible: impl Fn(i64, &Watcher, i64) -> bool,
+) -> Sorted {
+    let mut sorted = Sorted::new();
+    for event in events {
+        let Some(kv) = &event.kv else {
+            continue;
+        };
+        matches.clear();
+        index.matching(&kv.key, matches);
+        for &id in matches.iter() {
+            if let Some(w) = watchers.get(&id)
+                && eligible(id, w, kv.mod_revision)
+                && w.wants(event)
+            {
+                sorted.entry(id).or_default().push(event.clone());
+            }
         }
     }
+    sorted
 }
 
 /// etcd's `sendFragments`: a response of at least `limit` bytes with more than one event
@@ -371,29 +556,173 @@ fn fragments(response: WatchResponse, limit: usize) -> Vec<WatchResponse> {
     out
 }
 
-fn to_event(read: &MvccRead, e: ringkv_store::mvcc::Event, with_prev: bool) -> mvccpb::Event {
-    let prev_kv = if with_prev {
-        // The version before this event; gone (compacted) or none means no prev_kv.
-        read.range(
-            &e.kv.key,
-            &[],
-            RangeOptions {
-                revision: e.kv.mod_revision - 1,
-                ..RangeOptions::default()
-            },
-        )
-        .ok()
-        .and_then(|r| r.kvs.into_iter().next())
-        .map(to_proto)
-    } else {
-        None
-    };
-    mvccpb::Event {
-        r#type: match e.kind {
-            EventKind::Put => mvccpb::event::EventType::Put as i32,
-            EventKind::Delete => mvccpb::event::EventType::Delete as i32,
+/// The version before `event`; gone (compacted) or none (a create) means no prev_kv.
+fn prev_kv(read: &MvccRead, event: &mvccpb::Event) -> Option<mvccpb::KeyValue> {
+    let kv = event.kv.as_ref()?;
+    read.range(
+        &kv.key,
+        &[],
+        RangeOptions {
+            revision: kv.mod_revision - 1,
+            ..RangeOptions::default()
         },
-        kv: Some(to_proto(e.kv)),
-        prev_kv,
+    )
+    .ok()
+    .and_then(|r| r.kvs.into_iter().next())
+    .map(to_proto)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ringkv_store::mvcc::{self, EventKind, Mvcc};
+
+    use super::*;
+    use crate::lease::Lessor;
+    use crate::raft::{RaftConfig, channel};
+    use crate::service::node::Node;
+    use crate::service::{Identity, Limits};
+    use crate::watch::WatchHub;
+
+    /// A client on two channels; the test holds the other ends.
+    struct Client {
+        requests: flume::Receiver<WatchRequest>,
+        responses: flume::Sender<WatchResponse>,
+    }
+
+    impl WatchTransport for Client {
+        async fn recv(&mut self) -> Option<WatchRequest> {
+            self.requests.recv_async().await.ok()
+        }
+
+        async fn send(&mut self, response: WatchResponse) -> Result<(), ()> {
+            self.responses.send_async(response).await.map_err(drop)
+        }
+    }
+
+    fn context(dir: &Path) -> Context {
+        let (handle, _) = channel(&RaftConfig::new(1, vec![1], dir.join("wal")));
+        Context {
+            mvcc: Mvcc::open(dir.join("db")).unwrap(),
+            node: Node::new(handle),
+            identity: Identity::default(),
+            limits: Limits {
+                max_txn_ops: 128,
+                max_request_bytes: 1 << 20,
+                quota_bytes: None,
+            },
+            lessor: Arc::new(Lessor::new(1, 2)),
+            snap_dir: dir.to_owned(),
+            watch_hub: Arc::new(WatchHub::default()),
+            watch_progress_interval: Duration::ZERO,
+        }
+    }
+
+    /// Serves a stream on a fresh store with one watcher on `k`, created; runs `test` on
+    /// the context and the client's ends.
+    fn with_watcher<F: Future<Output = ()>>(
+        test: impl FnOnce(Context, flume::Sender<WatchRequest>, flume::Receiver<WatchResponse>) -> F
+        + Send
+        + 'static,
+    ) {
+        let ex = glommio::LocalExecutorBuilder::default()
+            .spawn(|| async move {
+                let dir = tempfile::tempdir().unwrap();
+                let ctx = context(dir.path());
+                let (requests, requests_rx) = flume::unbounded();
+                let (responses_tx, responses) = flume::unbounded();
+                let served = ctx.clone();
+                let stream = glommio::spawn_local(async move {
+                    let mut client = Client {
+                        requests: requests_rx,
+                        responses: responses_tx,
+                    };
+                    serve(&served, &mut client).await;
+                });
+                let create = WatchCreateRequest {
+                    key: b"k".to_vec().into(),
+                    ..WatchCreateRequest::default()
+                };
+                requests
+                    .send(WatchRequest {
+                        request_union: Some(watch_request::RequestUnion::CreateRequest(create)),
+                    })
+                    .unwrap();
+                assert!(responses.recv_async().await.unwrap().created);
+                test(ctx, requests.clone(), responses).await;
+                drop(requests);
+                stream.await;
+            })
+            .unwrap();
+        ex.join().unwrap();
+    }
+
+    fn revisions(response: &WatchResponse) -> Vec<i64> {
+        let kv = |e: &mvccpb::Event| e.kv.as_ref().map_or(0, |kv| kv.mod_revision);
+        response.events.iter().map(kv).collect()
+    }
+
+    /// Puts `k` once per revision, one batch each, published as the applier does.
+    fn put_batches(ctx: &Context, n: usize) {
+        for _ in 0..n {
+            let mut w = ctx.mvcc.write().unwrap();
+            let before = w.revision();
+            w.put(b"k", b"v", 0).unwrap();
+            w.end_request();
+            let committed = w.commit(false).unwrap();
+            ctx.watch_hub
+                .publish(before, committed.revision, committed.events);
+        }
+    }
+
+    #[test]
+    fn a_synced_watcher_takes_its_events_from_the_batch_not_the_store() {
+        with_watcher(|ctx, _, responses| async move {
+            // Revision 2 exists only in the published batch, not in the store.
+            let event = mvcc::Event {
+                kind: EventKind::Put,
+                kv: mvcc::KeyValue {
+                    key: b"k".to_vec(),
+                    value: b"from the batch".to_vec(),
+                    create_revision: 2,
+                    mod_revision: 2,
+                    version: 1,
+                    lease: 0,
+                },
+            };
+            ctx.watch_hub.publish(1, 2, vec![event]);
+            let response = responses.recv_async().await.unwrap();
+            assert_eq!(revisions(&response), [2]);
+            let kv = response.events[0].kv.as_ref().unwrap();
+            assert_eq!(&kv.value[..], b"from the batch");
+            assert_eq!(response.header.unwrap().revision, 2);
+        });
+    }
+
+    #[test]
+    fn a_stream_that_missed_batches_reads_them_from_history_once() {
+        with_watcher(|ctx, requests, responses| async move {
+            // The stream does not run meanwhile: it holds the first batch, misses the rest.
+            put_batches(&ctx, 3);
+            let response = responses.recv_async().await.unwrap();
+            assert_eq!(revisions(&response), [2, 3, 4], "one history window");
+            assert_eq!(response.header.unwrap().revision, 4);
+            // Taken in time, the next batch comes through the feed again.
+            put_batches(&ctx, 1);
+            let response = responses.recv_async().await.unwrap();
+            assert_eq!(revisions(&response), [5]);
+            let progress = watch_request::RequestUnion::ProgressRequest(Default::default());
+            requests
+                .send(WatchRequest {
+                    request_union: Some(progress),
+                })
+                .unwrap();
+            let bookmark = responses.recv_async().await.unwrap();
+            assert_eq!((bookmark.watch_id, bookmark.events.len()), (-1, 0));
+            assert_eq!(bookmark.header.unwrap().revision, 5);
+        });
     }
 }

@@ -314,6 +314,18 @@ pub async fn connect_client(server: &TestServer) -> etcd_client::Client {
         .expect("connect")
 }
 
+/// How long a test waits for a watch stream's next response.
+pub const WATCH_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A watch stream's next response; the test fails if none comes in time.
+pub async fn watch_message(stream: &mut etcd_client::WatchStream) -> etcd_client::WatchResponse {
+    tokio::time::timeout(WATCH_RESPONSE_TIMEOUT, stream.message())
+        .await
+        .unwrap_or_else(|_| panic!("no watch response within {WATCH_RESPONSE_TIMEOUT:?}"))
+        .expect("watch stream error")
+        .expect("watch stream ended")
+}
+
 /// Runs `future` to completion on a fresh single-threaded tokio runtime (for etcd-client).
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
