@@ -35,10 +35,6 @@ use crate::watch::{Batch, to_event};
 /// batch in memory.
 const MAX_REVISIONS_PER_READ: i64 = 1000;
 
-/// etcd's `grpcOverheadBytes`: a `fragment` watcher's responses are split above
-/// `--max-request-bytes` plus this.
-const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
-
 const DUPLICATE_ID: &str = "mvcc: duplicate watch ID provided on the WatchStream";
 const EMPTY_RANGE: &str = "mvcc: watcher range is empty";
 
@@ -465,10 +461,7 @@ impl Stream {
         revision: i64,
         read: &mut Option<MvccRead>,
     ) -> Result<(), ()> {
-        let limit = ctx
-            .limits
-            .max_request_bytes
-            .saturating_add(GRPC_OVERHEAD_BYTES);
+        let limit = ctx.limits.max_message_bytes();
         for (id, mut events) in sorted {
             let Some(w) = self.watchers.get_mut(&id) else {
                 continue;
