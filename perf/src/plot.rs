@@ -42,6 +42,19 @@ fn failed<E: Display>(path: &Path) -> impl Fn(E) -> PlotError + '_ {
     }
 }
 
+/// Draws the series' names in a framed box at `position`.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+}
+
 /// One line of a latency CDF: `(latency in ms, quantile in 0..=1)` points, by latency.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cdf {
@@ -152,13 +165,7 @@ pub fn latency_cdf(path: &Path, title: &str, series: &[Cdf]) -> Result<(), PlotE
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
     }
     if !series.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(&err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft).map_err(&err)?;
     }
     root.present().map_err(&err)
 }
@@ -255,13 +262,7 @@ pub fn grouped_bars(
         chart.draw_series(labels).map_err(&err)?;
     }
     if !series.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(&err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight).map_err(&err)?;
     }
     root.present().map_err(&err)
 }
@@ -276,6 +277,13 @@ mod tests {
         assert!(text.starts_with("<svg"), "{}", &text[..text.len().min(200)]);
         assert!(text.trim_end().ends_with("</svg>"));
         text
+    }
+
+    fn group(label: &str, values: &[f64]) -> BarGroup {
+        BarGroup {
+            label: label.into(),
+            values: values.to_vec(),
+        }
     }
 
     fn dir(name: &str) -> std::path::PathBuf {
@@ -368,14 +376,8 @@ mod tests {
         let dir = dir("bars");
         let path = dir.join("throughput.svg");
         let groups = [
-            BarGroup {
-                label: "put 16 conns × 256 clients".into(),
-                values: vec![18033.0, 13225.0],
-            },
-            BarGroup {
-                label: "watch <fanout> & more".into(),
-                values: vec![830.0, 1000.0],
-            },
+            group("put 16 conns × 256 clients", &[18033.0, 13225.0]),
+            group("watch <fanout> & more", &[830.0, 1000.0]),
         ];
         grouped_bars(
             &path,
@@ -405,18 +407,9 @@ mod tests {
         grouped_bars(&path, "no series", "req/s", &[], &[], 0).expect("no series");
         svg(&path);
         let odd = [
-            BarGroup {
-                label: "zeros".into(),
-                values: vec![0.0, 0.0],
-            },
-            BarGroup {
-                label: "odd".into(),
-                values: vec![f64::NAN, -3.0],
-            },
-            BarGroup {
-                label: "short".into(),
-                values: vec![],
-            },
+            group("zeros", &[0.0, 0.0]),
+            group("odd", &[f64::NAN, -3.0]),
+            group("short", &[]),
         ];
         grouped_bars(&path, "odd", "req/s", &["ringkv", "etcd"], &odd, 3).expect("odd values");
         let text = svg(&path);
@@ -428,10 +421,7 @@ mod tests {
     fn unwritable_path_is_an_error() {
         let path = Path::new("/nonexistent-dir/ringkv-perf/x.svg");
         assert!(latency_cdf(path, "x", &[]).is_err());
-        let groups = [BarGroup {
-            label: "x".into(),
-            values: vec![1.0],
-        }];
+        let groups = [group("x", &[1.0])];
         assert!(grouped_bars(path, "x", "req/s", &["ringkv"], &groups, 0).is_err());
     }
 }
