@@ -130,7 +130,12 @@ pub fn latency_cdf(path: &Path, title: &str, series: &[Cdf]) -> Result<(), PlotE
     if !lo.is_finite() {
         (lo, hi) = (0.1, 10.0);
     }
-    let (lo, hi) = (lo / 1.25, hi.max(lo * 2.0) * 1.25);
+    // The axis starts at a power of ten: plotters labels a log axis from the first one on, so
+    // a range inside one decade (2 to 8 ms) would otherwise have no labels at all.
+    let (lo, hi) = (
+        10f64.powf((lo / 1.25).log10().floor()),
+        hi.max(lo * 2.0) * 1.25,
+    );
     let top = usable
         .iter()
         .flatten()
@@ -368,6 +373,7 @@ mod tests {
         latency_cdf(&path, "one point", &degenerate).expect("degenerate series");
         let text = svg(&path);
         assert!(text.contains("ringkv") && text.contains("etcd"));
+        assert!(text.contains(">\n1\n</text>"), "an x label below 3 ms");
         let _ = std::fs::remove_dir_all(dir);
     }
 
