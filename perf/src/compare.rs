@@ -10,9 +10,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, GetOptions};
+use hdrhistogram::Histogram;
 
 use crate::benchmark_tool;
 use crate::driver;
+use crate::plot::{self, BarGroup, Cdf};
+use crate::report;
 use crate::server::{self, Kind, Server};
 use crate::workload::{Consistency, Job, KeyArgs, Load, RangeArgs, TxnPutArgs, WatchArgs};
 
@@ -139,7 +142,7 @@ pub fn scenarios(shrink: u64) -> Vec<Scenario> {
 const RANGE_KEY: &str = "foo";
 
 /// One run's numbers.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Sample {
     pub requests: u64,
     pub errors: u64,
@@ -148,6 +151,8 @@ pub struct Sample {
     pub p99: f64,
     pub server_cpu: Duration,
     pub peak_rss: u64,
+    /// The run's latency histogram (ns); only this crate's harness has one.
+    pub latency: Option<Histogram<u64>>,
 }
 
 impl Sample {
@@ -172,6 +177,8 @@ pub enum CompareError {
     Drive(#[from] driver::DriveError),
     #[error(transparent)]
     Tool(#[from] benchmark_tool::ToolError),
+    #[error(transparent)]
+    Plot(#[from] plot::PlotError),
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
     #[error("{0}")]
@@ -243,12 +250,21 @@ fn binary(options: &Options, kind: Kind) -> &Path {
     }
 }
 
+/// `label` as a file name: lowercase ASCII letters and digits, other runs turned into one `-`.
+pub fn slug(label: &str) -> String {
+    let mut slug = String::new();
+    for c in label.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.trim_end_matches('-').to_owned()
+}
+
 fn fresh_dir(options: &Options, label: &str) -> Result<PathBuf, CompareError> {
-    let slug: String = label
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let dir = options.work_dir.join(slug);
+    let dir = options.work_dir.join(slug(label));
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
             .map_err(|e| CompareError::Io(format!("remove {}", dir.display()), e))?;
@@ -288,6 +304,7 @@ fn run_once(
                 requests_per_second: report.requests_per_second(),
                 p50: p.p50,
                 p99: p.p99,
+                latency: Some(report.latency),
                 ..Sample::default()
             }
         }
@@ -420,6 +437,11 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
+/// The median over rounds of one measure.
+fn median_of(samples: &[Sample], f: fn(&Sample) -> f64) -> f64 {
+    median(samples.iter().map(f).collect())
+}
+
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -439,9 +461,12 @@ pub fn markdown(outcomes: &[Outcome]) -> String {
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for outcome in outcomes {
-        let m = |samples: &[Sample], f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
         let cell = |f: fn(&Sample) -> f64, digits| {
-            pair(m(&outcome.ringkv, f), m(&outcome.etcd, f), digits)
+            pair(
+                median_of(&outcome.ringkv, f),
+                median_of(&outcome.etcd, f),
+                digits,
+            )
         };
         let errors = |samples: &[Sample]| samples.iter().map(|s| s.errors).sum::<u64>();
         let _ = writeln!(
@@ -507,6 +532,78 @@ pub fn scale_markdown(ringkv: &ScaleSample, etcd: &ScaleSample) -> String {
         let _ = writeln!(out, "| {name} | {value} |");
     }
     out
+}
+
+/// The rounds' latency histograms added up, or `None` when no round has one (etcd's
+/// `benchmark` as the driver).
+fn merged_latency(samples: &[Sample]) -> Option<Histogram<u64>> {
+    let mut merged: Option<Histogram<u64>> = None;
+    for latency in samples.iter().filter_map(|s| s.latency.as_ref()) {
+        // Every histogram here has new_histogram's bounds, so add cannot fail.
+        let _ = merged
+            .get_or_insert_with(report::new_histogram)
+            .add(latency);
+    }
+    merged
+}
+
+/// Writes the charts for `--plots` into `dir` (which must exist) and returns their paths: per
+/// scenario `<slug>-latency.svg`, the CDF of the histograms merged over all rounds (skipped
+/// when the driver gave no histograms), plus `throughput.svg` and `cpu.svg`, grouped bars of
+/// the medians over rounds (the Markdown table's numbers).
+pub fn plots(outcomes: &[Outcome], dir: &Path) -> Result<Vec<PathBuf>, CompareError> {
+    let mut written = Vec::new();
+    for outcome in outcomes {
+        let servers = [("ringkv", &outcome.ringkv), ("etcd", &outcome.etcd)];
+        let mut rounds = 0;
+        let mut lines = Vec::new();
+        for (name, samples) in servers {
+            if let Some(latency) = merged_latency(samples) {
+                rounds = rounds.max(samples.iter().filter(|s| s.latency.is_some()).count());
+                lines.push(Cdf {
+                    name: name.to_owned(),
+                    points: plot::cdf_points(&latency),
+                });
+            }
+        }
+        if lines.is_empty() {
+            continue;
+        }
+        let path = dir.join(format!("{}-latency.svg", slug(&outcome.scenario)));
+        let title = format!(
+            "{}: latency CDF, histograms merged over {rounds} round(s)",
+            outcome.scenario
+        );
+        plot::latency_cdf(&path, &title, &lines)?;
+        written.push(path);
+    }
+    let bars = |file: &str, title: &str, x_desc: &str, measure: fn(&Sample) -> f64, digits| {
+        let groups: Vec<BarGroup> = outcomes
+            .iter()
+            .map(|o| BarGroup {
+                label: o.scenario.clone(),
+                values: vec![median_of(&o.ringkv, measure), median_of(&o.etcd, measure)],
+            })
+            .collect();
+        let path = dir.join(file);
+        plot::grouped_bars(&path, title, x_desc, &["ringkv", "etcd"], &groups, digits)
+            .map(|()| path)
+    };
+    written.push(bars(
+        "throughput.svg",
+        "throughput, median over rounds (× = ringkv ÷ etcd)",
+        "requests/s",
+        |s| s.requests_per_second,
+        0,
+    )?);
+    written.push(bars(
+        "cpu.svg",
+        "server CPU time, median over rounds (× = ringkv ÷ etcd)",
+        "server CPU-seconds per 10k requests",
+        Sample::cpu_seconds_per_10k,
+        3,
+    )?);
+    Ok(written)
 }
 
 /// Every sample, for `--json`.
@@ -575,10 +672,73 @@ mod tests {
     }
 
     #[test]
+    fn plots_of_outcomes() {
+        let dir = std::env::temp_dir().join(format!("ringkv-perf-plots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let sample = |rps, ms: u64| {
+            let mut latency = report::new_histogram();
+            for i in 1..=100 {
+                latency.record(i * ms * 10_000).expect("in bounds");
+            }
+            Sample {
+                requests: 10_000,
+                requests_per_second: rps,
+                server_cpu: Duration::from_millis(100),
+                latency: Some(latency),
+                ..Sample::default()
+            }
+        };
+        let outcomes = [
+            Outcome {
+                scenario: "put 16 conns × 256 clients".into(),
+                ringkv: vec![sample(2000.0, 1), sample(3000.0, 2)],
+                etcd: vec![sample(1000.0, 3)],
+            },
+            // etcd's benchmark as the driver: no histograms, so no latency chart.
+            Outcome {
+                scenario: "range".into(),
+                ringkv: vec![Sample::default()],
+                etcd: Vec::new(),
+            },
+        ];
+        let written = plots(&outcomes, &dir).expect("plots");
+        let names: Vec<_> = written
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "put-16-conns-256-clients-latency.svg",
+                "throughput.svg",
+                "cpu.svg"
+            ]
+        );
+        let latency = std::fs::read_to_string(&written[0]).expect("written");
+        assert!(latency.contains("merged over 2 round(s)"), "{latency}");
+        assert!(plots(&outcomes, &dir.join("missing")).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(
+            slug("watch 100 streams × 100 watchers, 1k puts/s"),
+            "watch-100-streams-100-watchers-1k-puts-s"
+        );
+        assert_eq!(slug("  Put!"), "put");
+    }
+
+    #[test]
     fn every_scenario_has_a_distinct_name_and_work() {
         let all = scenarios(1);
         for (i, s) in all.iter().enumerate() {
             assert!(all[..i].iter().all(|o| o.name != s.name), "{}", s.name);
+            assert!(
+                all[..i].iter().all(|o| slug(o.name) != slug(s.name)),
+                "{}",
+                s.name
+            );
             assert!(s.load.total > 0 || matches!(s.job, Job::WatchFanout(_) | Job::Watch(_)));
         }
     }

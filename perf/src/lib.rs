@@ -9,6 +9,7 @@
 pub mod benchmark_tool;
 pub mod compare;
 pub mod driver;
+pub mod plot;
 pub mod report;
 pub mod server;
 pub mod workload;

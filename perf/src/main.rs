@@ -73,6 +73,10 @@ struct CompareArgs {
     /// Where to write every sample as JSON (`--json` prints it instead of the table).
     #[arg(long)]
     json_out: Option<PathBuf>,
+    /// Write SVG charts into this directory (created if missing): per scenario a latency CDF
+    /// `<scenario>-latency.svg`, plus `throughput.svg` and `cpu.svg`.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -156,6 +160,11 @@ fn compare_main(
         if let Some(path) = &args.json_out {
             std::fs::write(path, compare::to_json(&outcomes).to_string())
                 .map_err(|e| format!("write {}: {e}", path.display()))?;
+        }
+        if let Some(dir) = &args.plots {
+            std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+            let written = compare::plots(&outcomes, dir).map_err(|e| e.to_string())?;
+            eprintln!("wrote {} chart(s) in {}", written.len(), dir.display());
         }
         if json {
             println!("{}", compare::to_json(&outcomes));
