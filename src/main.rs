@@ -1,6 +1,9 @@
 //! `ringkv`: an etcd-compatible key-value server. See README.md.
 
 use std::io::Write;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 use ringkv::cli::{self, Invocation, Stream};
