@@ -1,0 +1,272 @@
+//! Lease expiry at scale (issue 8): N leases, one key attached to each, expire together; the
+//! server revokes them at etcd's rate (1000/s) and keeps answering other requests meanwhile.
+//!
+//! Asserts behaviour, never timing: every other request (a put, then a get of what it wrote)
+//! is answered within `REQUEST_DEADLINE`; within a deadline derived from N every lease is gone
+//! and every attached key deleted; unrelated keys are intact. The latencies are printed (run
+//! with `--no-capture`) for the README's pause measurement; `RINGKV_TEST_BIN` points the test
+//! at another build, e.g. `target/release/ringkv`.
+
+mod common;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Target, TestServer, scratch_dir};
+use etcd_client::{Client, GetOptions, LeaseTimeToLiveOptions, PutOptions};
+use tokio::task::JoinSet;
+
+/// A request not answered by then counts as a hang.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+/// etcd's leaseRevokeRate.
+const REVOKES_PER_SECOND: u64 = 1000;
+/// Connections and requests in flight on each while granting and attaching.
+const SETUP_CONNECTIONS: usize = 4;
+const SETUP_IN_FLIGHT: usize = 16;
+/// Clients issuing other requests while the leases expire, each on its own connection.
+const LOAD_CLIENTS: usize = 4;
+const UNRELATED_KEYS: usize = 100;
+/// How often the end condition is polled.
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How many lease IDs are checked one by one with TimeToLive at the end.
+const TIME_TO_LIVE_SAMPLE: usize = 1000;
+
+const LEASED: &str = "leased/";
+const KEPT: &str = "kept/";
+const OTHER: &str = "other/";
+
+#[test]
+fn ringkv_revokes_10k_expiring_leases_while_serving() {
+    mass_expiry(Target::Ringkv, 10_000, 5);
+}
+
+#[test]
+#[ignore = "takes ~2 minutes (100k revokes at 1000/s); run with --run-ignored all"]
+fn ringkv_revokes_100k_expiring_leases_while_serving() {
+    mass_expiry(Target::Ringkv, 100_000, 30);
+}
+
+#[test]
+#[ignore = "the reference, for the README's comparison; run with --run-ignored all"]
+fn etcd_revokes_100k_expiring_leases_while_serving() {
+    mass_expiry(Target::Etcd, 100_000, 30);
+}
+
+/// `leases` leases with `ttl` seconds (long enough to grant and attach them all before the
+/// first expires, so they expire together).
+fn mass_expiry(target: Target, leases: usize, ttl: i64) {
+    let dir = scratch_dir(&format!("lease-scale-{target:?}-{leases}"));
+    let server = target.start(&dir);
+    common::block_on(run(&server, leases, ttl));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn run(server: &TestServer, leases: usize, ttl: i64) {
+    let mut client = common::connect_client(server).await;
+    for i in 0..UNRELATED_KEYS {
+        within(
+            "put kept",
+            client.put(format!("{KEPT}{i:04}"), value(i), None),
+        )
+        .await;
+    }
+
+    let setup_start = Instant::now();
+    let ids = grant_with_keys(server, leases, ttl).await;
+    let setup = setup_start.elapsed();
+    // If granting outlasted the TTL, the first leases are already being revoked: still a
+    // mass expiry, only the measurement window starts later.
+    let first_deadline = setup_start + Duration::from_secs(ttl as u64);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = JoinSet::new();
+    for c in 0..LOAD_CLIENTS {
+        let client = common::connect_client(server).await;
+        load.spawn(other_requests(client, c, stop.clone()));
+    }
+
+    // Rate-limited revokes take N/1000 s; allow twice that (a debug build on a shared
+    // machine) plus the grant spread and some slack.
+    let drain = Duration::from_millis(leases as u64 * 2000 / REVOKES_PER_SECOND);
+    let give_up = first_deadline + setup + drain + Duration::from_secs(30);
+    let all_gone = loop {
+        let attached = within(
+            "count leased keys",
+            client.get(
+                LEASED,
+                Some(GetOptions::new().with_prefix().with_count_only()),
+            ),
+        )
+        .await
+        .count();
+        let live = within("leases", client.leases()).await.leases().len();
+        if attached == 0 && live == 0 {
+            break Instant::now();
+        }
+        assert!(
+            Instant::now() < give_up,
+            "{live} leases and {attached} attached keys left {:?} after the first deadline",
+            Instant::now().saturating_duration_since(first_deadline)
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    };
+    stop.store(true, Ordering::Relaxed);
+    let mut samples = Vec::new();
+    let mut writes = 0;
+    while let Some(done) = load.join_next().await {
+        let (client_writes, client_samples) =
+            done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        writes += client_writes;
+        samples.extend(client_samples);
+    }
+
+    let step = (ids.len() / TIME_TO_LIVE_SAMPLE).max(1);
+    for &id in ids.iter().step_by(step) {
+        let r = within(
+            "time to live",
+            client.lease_time_to_live(id, Some(LeaseTimeToLiveOptions::new())),
+        )
+        .await;
+        assert_eq!(r.ttl(), -1, "lease {id} still exists");
+    }
+    let kept = within(
+        "get kept",
+        client.get(KEPT, Some(GetOptions::new().with_prefix())),
+    )
+    .await;
+    let kept: Vec<(Vec<u8>, Vec<u8>)> = kept
+        .kvs()
+        .iter()
+        .map(|kv| (kv.key().to_vec(), kv.value().to_vec()))
+        .collect();
+    let expected: Vec<(Vec<u8>, Vec<u8>)> = (0..UNRELATED_KEYS)
+        .map(|i| (format!("{KEPT}{i:04}").into_bytes(), value(i).into_bytes()))
+        .collect();
+    assert_eq!(kept, expected, "unrelated keys changed");
+    let others = within(
+        "count other keys",
+        client.get(
+            OTHER,
+            Some(GetOptions::new().with_prefix().with_count_only()),
+        ),
+    )
+    .await
+    .count();
+    assert_eq!(others, writes as i64, "a write during expiry was lost");
+
+    report(leases, setup, first_deadline, all_gone, &samples);
+}
+
+fn value(i: usize) -> String {
+    format!("value-{i}")
+}
+
+/// Awaits one request: a failure or no answer within `REQUEST_DEADLINE` fails the test.
+async fn within<T>(what: &str, request: impl Future<Output = Result<T, etcd_client::Error>>) -> T {
+    match tokio::time::timeout(REQUEST_DEADLINE, request).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => panic!("{what}: {e}"),
+        Err(_) => panic!("{what}: no answer within {REQUEST_DEADLINE:?}"),
+    }
+}
+
+/// Grants `leases` leases and attaches `leased/<n>` to each (a grant, then its put), spread
+/// over several connections. Returns the lease IDs.
+async fn grant_with_keys(server: &TestServer, leases: usize, ttl: i64) -> Vec<i64> {
+    let workers = SETUP_CONNECTIONS * SETUP_IN_FLIGHT;
+    let mut tasks = JoinSet::new();
+    for c in 0..SETUP_CONNECTIONS {
+        let client = common::connect_client(server).await;
+        for w in (c..workers).step_by(SETUP_CONNECTIONS) {
+            let mut client = client.clone();
+            tasks.spawn(async move {
+                let mut ids = Vec::new();
+                for n in (w..leases).step_by(workers) {
+                    let id = within("grant", client.lease_grant(ttl, None)).await.id();
+                    let attach = PutOptions::new().with_lease(id);
+                    within(
+                        "attach",
+                        client.put(format!("{LEASED}{n:06}"), "v", Some(attach)),
+                    )
+                    .await;
+                    ids.push(id);
+                }
+                ids
+            });
+        }
+    }
+    let mut ids = Vec::with_capacity(leases);
+    while let Some(done) = tasks.join_next().await {
+        ids.extend(done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
+    }
+    ids
+}
+
+/// One client's other requests until `stop`: a put of a fresh key, then a get of it. Returns
+/// the number of writes and each request's (start, latency).
+async fn other_requests(
+    mut client: Client,
+    c: usize,
+    stop: Arc<AtomicBool>,
+) -> (usize, Vec<(Instant, Duration)>) {
+    let mut samples = Vec::new();
+    let mut writes = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let key = format!("{OTHER}{c}/{writes:08}");
+        let start = Instant::now();
+        within("other put", client.put(key.clone(), value(writes), None)).await;
+        samples.push((start, start.elapsed()));
+        writes += 1;
+        let start = Instant::now();
+        let got = within("other get", client.get(key.clone(), None)).await;
+        samples.push((start, start.elapsed()));
+        let values: Vec<&[u8]> = got.kvs().iter().map(|kv| kv.value()).collect();
+        assert_eq!(values, [value(writes - 1).as_bytes()], "get {key}");
+    }
+    (writes, samples)
+}
+
+/// Prints the latencies of the other requests before and during the mass expiry, and how
+/// long revoking everything took. Measurement only: nothing here is asserted.
+fn report(
+    leases: usize,
+    setup: Duration,
+    first_deadline: Instant,
+    all_gone: Instant,
+    samples: &[(Instant, Duration)],
+) {
+    let summary = |during: bool| {
+        let mut latencies: Vec<Duration> = samples
+            .iter()
+            .filter(|(start, _)| (*start >= first_deadline) == during)
+            .map(|&(_, latency)| latency)
+            .collect();
+        latencies.sort();
+        let at = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        format!(
+            "{} requests, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            latencies.len(),
+            at(0.5).as_secs_f64() * 1e3,
+            at(0.99).as_secs_f64() * 1e3,
+            latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        )
+    };
+    eprintln!(
+        "lease-scale {leases}: granted+attached in {:.1} s; all revoked {:.1} s after the first \
+         deadline\n  other requests before expiry: {}\n  other requests during expiry: {}",
+        setup.as_secs_f64(),
+        all_gone
+            .saturating_duration_since(first_deadline)
+            .as_secs_f64(),
+        summary(false),
+        summary(true),
+    );
+}
