@@ -86,6 +86,15 @@ impl TestServer {
         }
     }
 
+    /// The server's process ID (0 once stopped).
+    pub fn pid(&self) -> u32 {
+        match &self.inner {
+            Inner::Etcd(etcd) => etcd.child.as_ref().map_or(0, Child::id),
+            Inner::Ringkv(server) => server.pid(),
+            Inner::Stopped => 0,
+        }
+    }
+
     /// Everything the server logged so far (for failure messages).
     pub fn log(&mut self) -> String {
         match &mut self.inner {
