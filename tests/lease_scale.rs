@@ -17,7 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Target, TestServer, scratch_dir};
-use etcd_client::{Client, GetOptions, LeaseTimeToLiveOptions, PutOptions};
+use etcd_client::{
+    Client, ConnectOptions, GetOptions, LeaseTimeToLiveOptions, PutOptions, WatchFilterType,
+    WatchOptions, WatchStream,
+};
 use tokio::task::JoinSet;
 
 /// A request not answered by then counts as a hang.
@@ -30,8 +33,6 @@ const SETUP_IN_FLIGHT: usize = 16;
 /// Clients issuing other requests while the leases expire, each on its own connection.
 const LOAD_CLIENTS: usize = 4;
 const UNRELATED_KEYS: usize = 100;
-/// How often the end condition is polled.
-const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// How many lease IDs are checked one by one with TimeToLive at the end.
 const TIME_TO_LIVE_SAMPLE: usize = 1000;
 /// Every so many rounds of other requests, one round grants, attaches and revokes a lease.
@@ -88,6 +89,9 @@ async fn run(server: &TestServer, leases: usize, ttl: i64) -> String {
         .await;
     }
 
+    // One delete event per revoked lease says when all are gone: no polling a range over N
+    // keys, which would itself cost the server O(N) each time.
+    let mut deletes = watch_deletes(server).await;
     let setup_start = Instant::now();
     let ids = grant_with_keys(server, leases, ttl).await;
     let expiring: HashSet<i64> = ids.iter().copied().collect();
@@ -107,33 +111,27 @@ async fn run(server: &TestServer, leases: usize, ttl: i64) -> String {
     // machine) plus the grant spread and some slack.
     let drain = Duration::from_millis(leases as u64 * 2000 / REVOKES_PER_SECOND);
     let give_up = first_deadline + setup + drain + Duration::from_secs(30);
-    let all_gone = loop {
-        let attached = within(
-            "count leased keys",
-            client.get(
-                LEASED,
-                Some(GetOptions::new().with_prefix().with_count_only()),
-            ),
-        )
-        .await
-        .count();
-        // Leases the other requests grant and revoke meanwhile do not count.
-        let live = within("leases", client.leases())
+    let mut deleted = 0;
+    while deleted < leases {
+        let next = tokio::time::timeout_at(give_up.into(), deletes.message());
+        let response = next
             .await
-            .leases()
-            .iter()
-            .filter(|l| expiring.contains(&l.id()))
-            .count();
-        if attached == 0 && live == 0 {
-            break Instant::now();
-        }
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{deleted} of {leases} attached keys deleted {:?} after the first deadline",
+                    Instant::now().saturating_duration_since(first_deadline)
+                )
+            })
+            .expect("watch")
+            .expect("watch stream open");
         assert!(
-            Instant::now() < give_up,
-            "{live} leases and {attached} attached keys left {:?} after the first deadline",
-            Instant::now().saturating_duration_since(first_deadline)
+            !response.canceled(),
+            "watch cancelled: {}",
+            response.cancel_reason()
         );
-        tokio::time::sleep(POLL_INTERVAL).await;
-    };
+        deleted += response.events().len();
+    }
+    let all_gone = Instant::now();
     stop.store(true, Ordering::Relaxed);
     let mut samples = Vec::new();
     let mut writes = 0;
@@ -144,6 +142,30 @@ async fn run(server: &TestServer, leases: usize, ttl: i64) -> String {
         samples.extend(client_samples);
     }
 
+    let attached = within(
+        "count leased keys",
+        client.get(
+            LEASED,
+            Some(GetOptions::new().with_prefix().with_count_only()),
+        ),
+    )
+    .await
+    .count();
+    assert_eq!(attached, 0, "attached keys left");
+    // Leases the other requests granted and revoked meanwhile do not count.
+    let live = within("leases", client.leases()).await;
+    let live: Vec<i64> = live
+        .leases()
+        .iter()
+        .map(|l| l.id())
+        .filter(|id| expiring.contains(id))
+        .collect();
+    assert!(
+        live.is_empty(),
+        "{} leases left, e.g. {:?}",
+        live.len(),
+        live.first()
+    );
     let step = (ids.len() / TIME_TO_LIVE_SAMPLE).max(1);
     for &id in ids.iter().step_by(step) {
         let r = within(
@@ -204,6 +226,21 @@ async fn within<T>(what: &str, request: impl Future<Output = Result<T, etcd_clie
     }
 }
 
+/// A watch on every attached key that reports deletes only. Its connection has no request
+/// timeout: that would end the stream.
+async fn watch_deletes(server: &TestServer) -> WatchStream {
+    let options = ConnectOptions::new().with_connect_timeout(Duration::from_secs(10));
+    let mut client = within(
+        "connect",
+        Client::connect([server.endpoint()], Some(options)),
+    )
+    .await;
+    let deletes = WatchOptions::new()
+        .with_prefix()
+        .with_filters([WatchFilterType::NoPut]);
+    within("watch", client.watch(LEASED, Some(deletes))).await
+}
+
 /// Grants `leases` leases and attaches `leased/<n>` to each (a grant, then its put), spread
 /// over several connections. Returns the lease IDs.
 async fn grant_with_keys(server: &TestServer, leases: usize, ttl: i64) -> Vec<i64> {
@@ -236,18 +273,18 @@ async fn grant_with_keys(server: &TestServer, leases: usize, ttl: i64) -> Vec<i6
     ids
 }
 
-/// One request's start and latency.
-type Sample = (Instant, Duration);
+/// One request's kind, start and latency.
+type Sample = (&'static str, Instant, Duration);
 
 /// Awaits `request` within the deadline and records its latency in `samples`.
 async fn timed<T>(
     samples: &mut Vec<Sample>,
-    what: &str,
+    what: &'static str,
     request: impl Future<Output = Result<T, etcd_client::Error>>,
 ) -> T {
     let start = Instant::now();
     let answer = within(what, request).await;
-    samples.push((start, start.elapsed()));
+    samples.push((what, start, start.elapsed()));
     answer
 }
 
@@ -300,25 +337,39 @@ fn report(
     all_gone: Instant,
     samples: &[Sample],
 ) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let summary = |during: bool| {
-        let mut latencies: Vec<Duration> = samples
+        let mut window: Vec<&Sample> = samples
             .iter()
-            .filter(|(start, _)| (*start >= first_deadline) == during)
-            .map(|&(_, latency)| latency)
+            .filter(|(_, start, _)| (*start >= first_deadline) == during)
             .collect();
-        latencies.sort();
+        window.sort_by_key(|&&(_, _, latency)| latency);
         let at = |q: f64| {
-            latencies
-                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or_default()
+            let i = ((window.len() as f64 * q) as usize).min(window.len().saturating_sub(1));
+            window
+                .get(i)
+                .map_or(Duration::ZERO, |&&(_, _, latency)| latency)
         };
+        let slowest = window.last().map_or(String::new(), |&&(what, start, _)| {
+            // Seconds relative to the first deadline, negative before it.
+            let at = start
+                .saturating_duration_since(first_deadline)
+                .as_secs_f64()
+                - first_deadline
+                    .saturating_duration_since(start)
+                    .as_secs_f64();
+            format!(" ({what} at {at:+.1} s)")
+        });
+        let slow = window
+            .iter()
+            .filter(|&&&(_, _, latency)| latency >= Duration::from_millis(100))
+            .count();
         format!(
-            "{} requests, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            latencies.len(),
-            at(0.5).as_secs_f64() * 1e3,
-            at(0.99).as_secs_f64() * 1e3,
-            latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+            "{} requests, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms{slowest}, {slow} ≥ 100 ms",
+            window.len(),
+            ms(at(0.5)),
+            ms(at(0.99)),
+            ms(at(1.0)),
         )
     };
     format!(
