@@ -142,15 +142,7 @@ async fn run(server: &TestServer, leases: usize, ttl: i64) -> String {
         samples.extend(client_samples);
     }
 
-    let attached = within(
-        "count leased keys",
-        client.get(
-            LEASED,
-            Some(GetOptions::new().with_prefix().with_count_only()),
-        ),
-    )
-    .await
-    .count();
+    let attached = count_prefix(&mut client, LEASED).await;
     assert_eq!(attached, 0, "attached keys left");
     // Leases the other requests granted and revoked meanwhile do not count.
     let live = within("leases", client.leases()).await;
@@ -189,25 +181,9 @@ async fn run(server: &TestServer, leases: usize, ttl: i64) -> String {
         .map(|i| (format!("{KEPT}{i:04}").into_bytes(), value(i).into_bytes()))
         .collect();
     assert_eq!(kept, expected, "unrelated keys changed");
-    let others = within(
-        "count other keys",
-        client.get(
-            OTHER,
-            Some(GetOptions::new().with_prefix().with_count_only()),
-        ),
-    )
-    .await
-    .count();
+    let others = count_prefix(&mut client, OTHER).await;
     assert_eq!(others, writes as i64, "a write during expiry was lost");
-    let revoked = within(
-        "count revoked keys",
-        client.get(
-            REVOKED,
-            Some(GetOptions::new().with_prefix().with_count_only()),
-        ),
-    )
-    .await
-    .count();
+    let revoked = count_prefix(&mut client, REVOKED).await;
     assert_eq!(revoked, 0, "a client's revoke left its key behind");
 
     report(setup, first_deadline, all_gone, &samples)
@@ -215,6 +191,14 @@ async fn run(server: &TestServer, leases: usize, ttl: i64) -> String {
 
 fn value(i: usize) -> String {
     format!("value-{i}")
+}
+
+/// How many keys start with `prefix`.
+async fn count_prefix(client: &mut Client, prefix: &str) -> i64 {
+    let count_only = GetOptions::new().with_prefix().with_count_only();
+    within("count", client.get(prefix, Some(count_only)))
+        .await
+        .count()
 }
 
 /// Awaits one request: a failure or no answer within `REQUEST_DEADLINE` fails the test.
