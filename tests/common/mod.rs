@@ -55,8 +55,10 @@ macro_rules! for_both_targets {
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub fn ringkv_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ringkv")
+/// The binary under test: this build's `ringkv`, or `$RINGKV_TEST_BIN` if set (e.g.
+/// `target/release/ringkv` for a measurement run).
+pub fn ringkv_bin() -> String {
+    std::env::var("RINGKV_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ringkv").to_owned())
 }
 
 /// A fresh, empty scratch directory unique to this test.
