@@ -129,6 +129,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         lessor: lessor.clone(),
         watch_hub: watch_hub.clone(),
         watch_progress_interval: options.watch_progress_interval,
+        leader_loss: Arc::default(),
     };
     let applier = Applier::new(mvcc, lessor, watch_hub).map_err(|source| ServeError::Store {
         path: db_path.clone(),

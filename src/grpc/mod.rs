@@ -21,6 +21,8 @@ use ringkv_proto::etcdserverpb::{
     SnapshotRequest, SnapshotResponse, StatusRequest, TxnRequest, WatchRequest, WatchResponse,
 };
 
+pub mod leader;
+
 use crate::error::EtcdError;
 use crate::runtime::Shutdown;
 use crate::service::cluster::{self, CHANGES_NOT_SUPPORTED, ChangeRefusal};
@@ -183,14 +185,40 @@ impl Routes {
         });
     }
 
+    /// A streaming method. As etcd's stream interceptor, a stream opened with
+    /// `hasleader: true` is refused without a leader and ends with `etcdserver: no leader`
+    /// when the member loses it (see [`leader`]).
+    fn stream<F, Fut>(&mut self, path: &'static str, handler: F)
+    where
+        F: Fn(Rc<Context>, Call) -> Fut + 'static,
+        Fut: Future<Output = Result<(), Status>> + 'static,
+    {
+        self.served.insert(path);
+        let ctx = self.ctx.clone();
+        let handler = Rc::new(handler);
+        self.router.add(path, move |call| {
+            let ctx = ctx.clone();
+            let handler = handler.clone();
+            async move {
+                if !requires_leader(&call.metadata) {
+                    return handler(ctx, call).await;
+                }
+                require_leader(&ctx, &call.metadata)?;
+                let lost = ctx.clone();
+                futures_lite::future::or(handler(ctx, call), async move {
+                    lost.leader_loss.wait().await;
+                    Err(EtcdError::NoLeader.status())
+                })
+                .await
+            }
+        });
+    }
+
     /// `Maintenance/Snapshot`: one request, then the stream of the store's copy.
     fn snapshot(&mut self) {
-        const PATH: &str = "/etcdserverpb.Maintenance/Snapshot";
-        self.served.insert(PATH);
-        let ctx = self.ctx.clone();
-        self.router.add(PATH, move |call| {
-            let ctx = ctx.clone();
-            async move {
+        self.stream(
+            "/etcdserverpb.Maintenance/Snapshot",
+            |ctx, call| async move {
                 let Call {
                     mut requests,
                     mut responses,
@@ -210,18 +238,15 @@ impl Routes {
                     Ok(()) | Err(SnapshotError::Closed) => Ok(()),
                     Err(SnapshotError::Io(message)) => Err(Status::new(Code::Unknown, message)),
                 }
-            }
-        });
+            },
+        );
     }
 
     /// `Lease/LeaseKeepAlive`: one answer per request, in order, until the client closes.
     fn keep_alive(&mut self) {
-        const PATH: &str = "/etcdserverpb.Lease/LeaseKeepAlive";
-        self.served.insert(PATH);
-        let ctx = self.ctx.clone();
-        self.router.add(PATH, move |call| {
-            let ctx = ctx.clone();
-            async move {
+        self.stream(
+            "/etcdserverpb.Lease/LeaseKeepAlive",
+            |ctx, call| async move {
                 let Call {
                     mut requests,
                     mut responses,
@@ -239,27 +264,20 @@ impl Routes {
                     }
                 }
                 Ok(())
-            }
-        });
+            },
+        );
     }
 
     /// `Watch/Watch`: one bidi stream of many watchers.
     fn watch(&mut self) {
-        const PATH: &str = "/etcdserverpb.Watch/Watch";
-        self.served.insert(PATH);
-        let ctx = self.ctx.clone();
-        self.router.add(PATH, move |call| {
-            let ctx = ctx.clone();
-            async move {
-                require_leader(&ctx, &call.metadata)?;
-                let mut transport = CallTransport {
-                    requests: call.requests,
-                    responses: call.responses,
-                    error: None,
-                };
-                watch::serve(&ctx, &mut transport).await;
-                transport.error.map_or(Ok(()), Err)
-            }
+        self.stream("/etcdserverpb.Watch/Watch", |ctx, call| async move {
+            let mut transport = CallTransport {
+                requests: call.requests,
+                responses: call.responses,
+                error: None,
+            };
+            watch::serve(&ctx, &mut transport).await;
+            transport.error.map_or(Ok(()), Err)
         });
     }
 
@@ -323,10 +341,14 @@ impl WatchTransport for CallTransport {
 /// etcd's interceptor: a client that sent `hasleader: true` (clientv3's
 /// `WithRequireLeader`) is refused while no leader is known.
 fn require_leader(ctx: &Context, metadata: &Metadata) -> Result<(), Status> {
-    if metadata.get_str("hasleader") == Some("true") && ctx.node.status().leader == 0 {
+    if requires_leader(metadata) && ctx.node.status().leader == 0 {
         return Err(EtcdError::NoLeader.status());
     }
     Ok(())
+}
+
+fn requires_leader(metadata: &Metadata) -> bool {
+    metadata.get_str("hasleader") == Some("true")
 }
 
 /// grpc-go's answer to a request message that does not decode.

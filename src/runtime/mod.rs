@@ -208,6 +208,10 @@ async fn serve_core(
     let shutdown = Shutdown::default();
     glommio::spawn_local(wait_for_wakeup(wakeup, shutdown.clone())).detach();
 
+    let election_timeout = raft.as_ref().map(|core| {
+        core.config.heartbeat_interval
+            * u32::try_from(core.config.election_ticks).unwrap_or(u32::MAX)
+    });
     let raft = match raft {
         Some(core) => {
             let node = RaftNode::open(core.config, core.applier, core.inbox)
@@ -227,9 +231,16 @@ async fn serve_core(
     };
 
     let context = Rc::new(context);
-    if raft.is_some() {
+    if let Some(election_timeout) = election_timeout {
         // Only the raft core (the leader's) revokes expired leases.
         glommio::spawn_local(crate::service::lease::expire_leases(context.clone())).detach();
+        // One leader monitor for the member; it wakes hasleader streams on every core.
+        let ctx = context.clone();
+        glommio::spawn_local(async move {
+            let leader = || ctx.node.status().leader;
+            ctx.leader_loss.monitor(election_timeout, leader).await;
+        })
+        .detach();
     }
     let router = Rc::new(crate::grpc::router(context.clone()));
     let grpc = Rc::new(grpc);

@@ -18,6 +18,7 @@ use std::time::Duration;
 use ringkv_proto::etcdserverpb::ResponseHeader;
 use ringkv_store::mvcc::Mvcc;
 
+use crate::grpc::leader::LeaderLoss;
 use crate::lease::Lessor;
 use crate::watch::WatchHub;
 
@@ -94,6 +95,8 @@ pub struct Context {
     pub watch_hub: Arc<WatchHub>,
     /// How often a `progress_notify` watcher that got no events hears the revision.
     pub watch_progress_interval: Duration,
+    /// Cancels `hasleader` streams on every core when the leader is lost.
+    pub leader_loss: Arc<LeaderLoss>,
 }
 
 impl Context {

@@ -611,6 +611,7 @@ mod tests {
             snap_dir: dir.to_owned(),
             watch_hub: Arc::new(WatchHub::default()),
             watch_progress_interval: Duration::ZERO,
+            leader_loss: Arc::default(),
         }
     }
 
