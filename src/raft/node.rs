@@ -10,7 +10,7 @@
 //! While a sync is in flight the loop is parked on it, so proposals arriving meanwhile wait
 //! in the channel and all go into the next Ready.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message};
@@ -42,7 +42,17 @@ pub struct RaftNode<S: StateMachine> {
     /// A snapshot marker was written; purge the WAL once a sync has made it durable.
     purge_pending: bool,
     ticks: u64,
+    /// How long recent small syncs took (moving average), to decide where the next runs.
+    small_sync: Duration,
 }
+
+/// A sync writing at most this much may run inline on the raft core...
+const INLINE_SYNC_BYTES: usize = 16 * 1024;
+/// ...while small syncs take less than this. Handing a sync to the blocking pool costs two
+/// thread wake-ups (put 1 conn × 1 client here: p50 0.49 ms off-core, 0.45 ms inline, with
+/// 0.2–0.3 ms syncs); a slow disk's syncs must not stall the clients that share the raft
+/// core, and small syncs only happen under light load, when few clients wait.
+const INLINE_SYNC_MAX: Duration = Duration::from_millis(1);
 
 impl<S: StateMachine> RaftNode<S> {
     /// Opens the WAL (bootstrapping a new cluster on an empty one), starts raft at the state
@@ -133,6 +143,7 @@ impl<S: StateMachine> RaftNode<S> {
             snapshot_index: first - 1,
             purge_pending: false,
             ticks: 0,
+            small_sync: Duration::ZERO,
             config,
         };
         node.publish();
@@ -337,13 +348,24 @@ impl<S: StateMachine> RaftNode<S> {
         Ok(())
     }
 
-    /// Everything appended so far becomes durable. The fdatasync blocks, so it runs on
-    /// glommio's blocking thread pool and the core keeps serving its own clients.
+    /// Everything appended so far becomes durable. A small sync on a fast disk runs right
+    /// here; anything else runs on glommio's blocking thread pool so the core keeps serving.
     async fn sync_wal(&mut self) -> Result<(), RaftError> {
         let job = self.node.mut_store().begin_sync()?;
-        let ticket = glommio::executor()
-            .spawn_blocking(move || job.run())
-            .await?;
+        let small = job.bytes() <= INLINE_SYNC_BYTES;
+        let started = Instant::now();
+        let ticket = if small && self.small_sync < INLINE_SYNC_MAX {
+            job.run()?
+        } else {
+            glommio::executor()
+                .spawn_blocking(move || job.run())
+                .await?
+        };
+        if small {
+            // A moving average (a quarter of the newest sample): one slow sync moves the
+            // next ones off-core; sampled off-core too, so a disk that got fast comes back.
+            self.small_sync = (self.small_sync * 3 + started.elapsed()) / 4;
+        }
         self.node.mut_store().finish_sync(ticket);
         self.inbox.shared.syncs.fetch_add(1, Ordering::Relaxed);
         if self.purge_pending {

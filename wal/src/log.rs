@@ -185,6 +185,11 @@ pub struct SyncJob<F> {
 }
 
 impl<F: SegmentFile> SyncJob<F> {
+    /// Bytes the job writes before it syncs.
+    pub fn bytes(&self) -> usize {
+        self.writes.iter().map(|w| w.bytes.len()).sum()
+    }
+
     /// Writes and syncs. An error here is fatal for the log (after a failed fdatasync the
     /// kernel may have dropped the dirty pages; etcd exits too), so it is not retried.
     pub fn run(self) -> Result<SyncTicket, WalError> {
