@@ -20,6 +20,8 @@ pub enum Invocation {
     Server(Box<ServerConfig>),
     /// `ringkv debug wal <data-dir>`: list the WAL's segments and records.
     DebugWal { data_dir: std::path::PathBuf },
+    /// `ringkv snapshot restore <file>`: a new data dir from a snapshot file.
+    SnapshotRestore(Box<crate::restore::RestoreOptions>),
     /// Print `text` on `stream` and exit with `exit_code` (help, version, unbuilt subcommands).
     Print {
         text: String,
@@ -425,6 +427,55 @@ fn subcommand_tree() -> Command {
         )
 }
 
+/// `snapshot restore`'s flags, with etcdctl's defaults and checks.
+fn restore_options(m: &clap::ArgMatches) -> Result<crate::restore::RestoreOptions, String> {
+    use crate::config::values;
+    let mut options = crate::restore::RestoreOptions::default();
+    let text = |name: &str| m.get_one::<String>(name).filter(|s| !s.is_empty());
+    options.file = text("file").map(Into::into).unwrap_or_default();
+    if let Some(name) = text("name") {
+        options.name = name.clone();
+    }
+    options.data_dir = text("data-dir").map(Into::into);
+    options.wal_dir = text("wal-dir").map(Into::into);
+    if let Some(token) = text("initial-cluster-token") {
+        options.initial_cluster_token = token.clone();
+    }
+    if let Some(cluster) = text("initial-cluster") {
+        options.initial_cluster = values::parse_initial_cluster(cluster)?
+            .iter()
+            .map(|(name, url)| (name.clone(), values::url_text(url)))
+            .collect();
+    }
+    if let Some(advertised) = text("initial-advertise-peer-urls") {
+        // etcd checks them against the member's --initial-cluster entries.
+        let mut advertised: Vec<String> = values::parse_urls(advertised)?
+            .iter()
+            .map(values::url_text)
+            .collect();
+        let mut listed: Vec<String> = options
+            .initial_cluster
+            .iter()
+            .filter(|(name, _)| name == &options.name)
+            .map(|(_, url)| url.clone())
+            .collect();
+        advertised.sort();
+        listed.sort();
+        if advertised != listed {
+            return Err(format!(
+                "--initial-cluster has {}={} but missing from --initial-advertise-peer-urls={} ",
+                options.name,
+                listed.join(","),
+                advertised.join(",")
+            ));
+        }
+    }
+    options.skip_hash_check = m
+        .get_one::<String>("skip-hash-check")
+        .is_some_and(|v| v == "true");
+    Ok(options)
+}
+
 fn subcommand(args: &[String]) -> Invocation {
     let argv = std::iter::once("ringkv".to_string()).chain(args.iter().cloned());
     match subcommand_tree().try_get_matches_from(argv) {
@@ -435,6 +486,18 @@ fn subcommand(args: &[String]) -> Invocation {
             {
                 return Invocation::DebugWal {
                     data_dir: dir.into(),
+                };
+            }
+            if let Some(("snapshot", snapshot)) = matches.subcommand()
+                && let Some(("restore", restore)) = snapshot.subcommand()
+            {
+                return match restore_options(restore) {
+                    Ok(options) => Invocation::SnapshotRestore(Box::new(options)),
+                    Err(text) => Invocation::Print {
+                        text: format!("Error: {text}\n"),
+                        exit_code: 1,
+                        stream: Stream::Stderr,
+                    },
                 };
             }
             let what = subcommand_path(&matches).join(" ");
@@ -852,6 +915,52 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn snapshot_restore_takes_etcdctls_flags_and_defaults() {
+        let restore = |args: &[&str]| match run(args, &[]).map(|p| p.invocation) {
+            Ok(Invocation::SnapshotRestore(options)) => Ok(*options),
+            Ok(Invocation::Print { text, .. }) => Err(text),
+            other => panic!("{other:?}"),
+        };
+        let defaults = restore(&["snapshot", "restore", "b.db"]).unwrap();
+        assert_eq!(defaults.file, std::path::PathBuf::from("b.db"));
+        assert_eq!(defaults.name, "default");
+        assert_eq!(defaults.data_dir, None);
+        assert_eq!(
+            defaults.initial_cluster,
+            [("default".to_owned(), "http://localhost:2380".to_owned())]
+        );
+        assert!(!defaults.skip_hash_check);
+        let set = restore(&[
+            "snapshot",
+            "restore",
+            "b.db",
+            "--name=m1",
+            "--data-dir=d",
+            "--initial-cluster=m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380",
+            "--initial-cluster-token=t",
+            "--initial-advertise-peer-urls=http://10.0.0.1:2380",
+            "--skip-hash-check",
+        ])
+        .unwrap();
+        assert_eq!(set.name, "m1");
+        assert_eq!(set.data_dir, Some("d".into()));
+        assert_eq!(set.initial_cluster.len(), 2);
+        assert_eq!(set.initial_cluster_token, "t");
+        assert!(set.skip_hash_check);
+        let mismatch = restore(&[
+            "snapshot",
+            "restore",
+            "b.db",
+            "--initial-advertise-peer-urls=http://10.0.0.9:2380",
+        ])
+        .unwrap_err();
+        assert!(
+            mismatch.contains("missing from --initial-advertise-peer-urls"),
+            "{mismatch}"
+        );
     }
 
     #[test]

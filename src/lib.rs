@@ -19,6 +19,7 @@ pub mod http;
 pub mod lease;
 pub mod logging;
 pub mod raft;
+pub mod restore;
 pub mod runtime;
 pub mod server;
 pub mod service;

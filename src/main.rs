@@ -47,6 +47,23 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Invocation::SnapshotRestore(options) => match ringkv::restore::restore(&options) {
+            Ok(restored) => {
+                println!(
+                    "restored snapshot {} into {} (member {:x}, revision {}, raft index {})",
+                    options.file.display(),
+                    restored.data_dir.display(),
+                    restored.member_id,
+                    restored.revision,
+                    restored.index
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Invocation::Server(config) => {
             let outputs: Vec<LogOutput> = config
                 .log_outputs
