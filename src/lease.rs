@@ -131,13 +131,14 @@ impl Lessor {
 
     /// Every live lease, soonest deadline first (etcd's Leases order).
     pub fn leases(&self) -> Vec<i64> {
-        let table = self.table();
-        let mut all: Vec<(Instant, i64)> = table
+        let mut all: Vec<(Instant, i64)> = self
+            .table()
             .leases
             .iter()
             .map(|(&id, lease)| (lease.expiry, id))
             .collect();
-        all.sort();
+        // Sorted after the lock is released: keepalives on other cores need it meanwhile.
+        all.sort_unstable();
         all.into_iter().map(|(_, id)| id).collect()
     }
 
