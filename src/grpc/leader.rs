@@ -51,6 +51,21 @@ mod tests {
 
     use super::*;
 
+    /// Whether a stream waiting on `loss` is woken within `limit`.
+    async fn fires_within(loss: &LeaderLoss, limit: Duration) -> bool {
+        future::or(
+            async {
+                loss.wait().await;
+                true
+            },
+            async {
+                glommio::timer::sleep(limit).await;
+                false
+            },
+        )
+        .await
+    }
+
     #[test]
     fn streams_hear_of_a_lost_leader_after_three_checks_and_not_before() {
         LocalExecutorBuilder::default()
@@ -65,50 +80,17 @@ mod tests {
                 .detach();
 
                 // With a leader nothing fires, however many checks pass.
-                let fired = future::or(
-                    async {
-                        loss.wait().await;
-                        true
-                    },
-                    async {
-                        glommio::timer::sleep(interval * 20).await;
-                        false
-                    },
-                )
-                .await;
-                assert!(!fired);
+                assert!(!fires_within(&loss, interval * 20).await);
 
                 // One check without a leader, then the leader is back: still nothing.
                 leader.set(0);
                 glommio::timer::sleep(interval).await;
                 leader.set(7);
-                let fired = future::or(
-                    async {
-                        loss.wait().await;
-                        true
-                    },
-                    async {
-                        glommio::timer::sleep(interval * 10).await;
-                        false
-                    },
-                )
-                .await;
-                assert!(!fired);
+                assert!(!fires_within(&loss, interval * 10).await);
 
                 // Gone for good: the waiting stream hears it (bounded wait).
                 leader.set(0);
-                let fired = future::or(
-                    async {
-                        loss.wait().await;
-                        true
-                    },
-                    async {
-                        glommio::timer::sleep(Duration::from_secs(10)).await;
-                        false
-                    },
-                )
-                .await;
-                assert!(fired);
+                assert!(fires_within(&loss, Duration::from_secs(10)).await);
                 monitor.cancel();
             })
             .expect("executor")
