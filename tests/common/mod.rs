@@ -63,10 +63,40 @@ pub fn ringkv_bin() -> String {
 
 /// A fresh, empty scratch directory unique to this test.
 pub fn scratch_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ringkv-e2e-{test}-{}", std::process::id()));
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(remove_scratch_of_finished_tests);
+    let dir = std::env::temp_dir().join(format!("{SCRATCH_PREFIX}{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
+}
+
+const SCRATCH_PREFIX: &str = "ringkv-e2e-";
+
+/// Scratch dirs hold 64 MiB preallocated WAL segments: every run would leave gigabytes
+/// behind. Each dir ends in its test process's ID; those of processes that are gone are
+/// removed (the newest failure's dir is usually still there when a run ends; set
+/// `RINGKV_KEEP_SCRATCH=1` to keep them all).
+fn remove_scratch_of_finished_tests() {
+    if std::env::var_os("RINGKV_KEEP_SCRATCH").is_some() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let pid = name
+            .strip_prefix(SCRATCH_PREFIX)
+            .and_then(|rest| rest.rsplit('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The flags every test server gets: its own data dir, loopback on a kernel-chosen port.
