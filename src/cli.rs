@@ -18,8 +18,11 @@ use crate::version::ETCD_API_VERSION;
 pub enum Invocation {
     /// Run the server.
     Server(Box<ServerConfig>),
-    /// `ringkv debug wal <data-dir>`: list the WAL's segments and records.
-    DebugWal { data_dir: std::path::PathBuf },
+    /// `ringkv debug wal|store <data-dir>`: what the WAL or the store file holds.
+    Debug {
+        part: crate::debug::Part,
+        data_dir: std::path::PathBuf,
+    },
     /// `ringkv snapshot restore <file>`: a new data dir from a snapshot file.
     SnapshotRestore(Box<crate::restore::RestoreOptions>),
     /// Print `text` on `stream` and exit with `exit_code` (help, version, unbuilt subcommands).
@@ -421,7 +424,7 @@ fn subcommand_tree() -> Command {
                 )
                 .subcommand(
                     Command::new("store")
-                        .about("Print store pages and keys")
+                        .about("Print the store's size, pages, tree and revision of <dir> (a data dir), and check it")
                         .arg(Arg::new("dir").required(true)),
                 ),
         )
@@ -481,10 +484,15 @@ fn subcommand(args: &[String]) -> Invocation {
     match subcommand_tree().try_get_matches_from(argv) {
         Ok(matches) => {
             if let Some(("debug", debug)) = matches.subcommand()
-                && let Some(("wal", wal)) = debug.subcommand()
-                && let Some(dir) = wal.get_one::<String>("dir")
+                && let Some((part, args)) = debug.subcommand()
+                && let Some(dir) = args.get_one::<String>("dir")
             {
-                return Invocation::DebugWal {
+                let part = match part {
+                    "wal" => crate::debug::Part::Wal,
+                    _ => crate::debug::Part::Store,
+                };
+                return Invocation::Debug {
+                    part,
                     data_dir: dir.into(),
                 };
             }
@@ -535,6 +543,7 @@ fn subcommand_path(matches: &ArgMatches) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::debug;
     use std::time::Duration;
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Parsed, StartupError> {
@@ -892,29 +901,15 @@ mod tests {
             panic!("version");
         };
         assert!(text.contains("etcd API Version: 3.5"));
-        let Ok(Parsed {
-            invocation:
-                Invocation::Print {
-                    text,
-                    exit_code,
-                    stream,
-                },
-            ..
-        }) = run(&["debug", "store", "/tmp/x"], &[])
-        else {
-            panic!("debug store");
-        };
-        assert_eq!(
-            (text.as_str(), exit_code, stream),
-            ("ringkv: debug store is not built yet\n", 2, Stream::Stderr)
-        );
-        assert!(matches!(
-            run(&["debug", "wal", "/tmp/x"], &[]),
-            Ok(Parsed {
-                invocation: Invocation::DebugWal { .. },
-                ..
-            })
-        ));
+        for (part, expected) in [("wal", debug::Part::Wal), ("store", debug::Part::Store)] {
+            assert!(matches!(
+                run(&["debug", part, "/tmp/x"], &[]),
+                Ok(Parsed {
+                    invocation: Invocation::Debug { part, .. },
+                    ..
+                }) if part == expected
+            ));
+        }
     }
 
     #[test]

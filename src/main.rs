@@ -37,12 +37,21 @@ fn main() -> ExitCode {
             };
             exit_code_from(exit_code)
         }
-        Invocation::DebugWal { data_dir } => {
-            match ringkv::debug::wal::print(&data_dir, &mut std::io::stdout().lock()) {
-                Ok(ringkv::debug::wal::Verdict::Clean) => ExitCode::SUCCESS,
-                Ok(ringkv::debug::wal::Verdict::Corrupt) => ExitCode::FAILURE,
+        Invocation::Debug { part, data_dir } => {
+            use ringkv::debug::{Part, Verdict, store, wal};
+            let out = &mut std::io::stdout().lock();
+            let (printed, what) = match part {
+                Part::Wal => (wal::print(&data_dir, out), "WAL"),
+                Part::Store => (store::print(&data_dir, out), "store"),
+            };
+            match printed {
+                Ok(Verdict::Clean) => ExitCode::SUCCESS,
+                Ok(Verdict::Corrupt) => ExitCode::FAILURE,
                 Err(e) => {
-                    eprintln!("ringkv: cannot read the WAL of {}: {e}", data_dir.display());
+                    eprintln!(
+                        "ringkv: cannot read the {what} of {}: {e}",
+                        data_dir.display()
+                    );
                     ExitCode::FAILURE
                 }
             }

@@ -297,3 +297,48 @@ fn member_and_cluster_ids_match_etcds() {
     );
     assert!(server.stop().success());
 }
+
+/// `ringkv debug store` and `debug wal` read a stopped member's data dir without changing it.
+#[test]
+fn debug_store_and_wal_describe_a_stopped_member() {
+    let dir = scratch_dir("debug-store");
+    let data = dir.join("data");
+    let mut server = Server::start(&base_args(&data));
+    let endpoint = format!("http://{}", server.client_addr);
+    common::block_on(async {
+        let mut client = etcd_client::Client::connect([endpoint], None)
+            .await
+            .expect("connect");
+        for key in ["a", "b", "c"] {
+            client.put(key, "v", None).await.expect("put");
+        }
+    });
+    // A clean stop checkpoints the store, so it holds every write.
+    assert!(server.stop().success());
+
+    let run = |args: &[&str]| {
+        std::process::Command::new(common::ringkv_bin())
+            .args(args)
+            .output()
+            .expect("run ringkv debug")
+    };
+    let data_str = data.to_str().expect("utf-8 path");
+    let store = run(&["debug", "store", data_str]);
+    let text = String::from_utf8_lossy(&store.stdout);
+    assert!(store.status.success(), "{store:?}");
+    assert!(text.contains("revision 4, compact revision 0"), "{text}");
+    assert!(text.contains("check: ok"), "{text}");
+    let wal = run(&["debug", "wal", data_str]);
+    assert!(wal.status.success(), "{wal:?}");
+
+    // A data dir without a store is reported, not created.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let missing = run(&["debug", "store", empty.to_str().expect("utf-8 path")]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("cannot read the store"),
+        "{missing:?}"
+    );
+    assert!(!empty.join("member").exists());
+}

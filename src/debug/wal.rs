@@ -8,13 +8,7 @@ use std::path::Path;
 use ringkv_wal::scan::{Stop, scan};
 use ringkv_wal::{Record, segment};
 
-/// What the listing found, for the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Clean,
-    /// At least one segment has damage a crash cannot explain.
-    Corrupt,
-}
+use super::Verdict;
 
 /// Prints the WAL of `data_dir` (`<data-dir>/member/wal`) to `out`.
 pub fn print(data_dir: &Path, out: &mut impl Write) -> io::Result<Verdict> {
