@@ -112,6 +112,16 @@ impl Context {
         }
     }
 
+    /// This member's header stamped with `revision` (no store read).
+    pub fn header_at(&self, revision: i64) -> Option<ResponseHeader> {
+        Some(ResponseHeader {
+            cluster_id: self.identity.cluster_id,
+            member_id: self.identity.member_id,
+            raft_term: self.node.status().term,
+            revision,
+        })
+    }
+
     /// A header for a response that has none of its own yet.
     pub fn header(&self) -> Option<ResponseHeader> {
         let mut header = None;

@@ -20,8 +20,7 @@ use std::time::Instant;
 
 use prost::Message;
 use ringkv_proto::etcdserverpb::{
-    ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse, watch_create_request,
-    watch_request,
+    WatchCreateRequest, WatchRequest, WatchResponse, watch_create_request, watch_request,
 };
 use ringkv_proto::mvccpb;
 use ringkv_store::mvcc::{MvccRead, RangeOptions};
@@ -149,7 +148,7 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
             }
             Some(watch_request::RequestUnion::CancelRequest(cancel)) => {
                 stream.remove(cancel.watch_id).map(|_| WatchResponse {
-                    header: header(ctx, ctx.mvcc.read().revision()),
+                    header: ctx.header_at(ctx.mvcc.read().revision()),
                     watch_id: cancel.watch_id,
                     canceled: true,
                     ..WatchResponse::default()
@@ -164,7 +163,7 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
                     return;
                 }
                 Some(WatchResponse {
-                    header: header(ctx, stream.horizon),
+                    header: ctx.header_at(stream.horizon),
                     watch_id: -1,
                     ..WatchResponse::default()
                 })
@@ -177,20 +176,6 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
             return;
         }
     }
-}
-
-/// This member's header at `revision` (etcd stamps a compaction cancel with 0).
-fn header(ctx: &Context, revision: i64) -> Option<ResponseHeader> {
-    // Any revision but 0 keeps `fill` from reading the store's for us.
-    let mut header = Some(ResponseHeader {
-        revision: 1,
-        ..ResponseHeader::default()
-    });
-    ctx.fill(&mut header);
-    if let Some(h) = &mut header {
-        h.revision = revision;
-    }
-    header
 }
 
 impl Stream {
@@ -211,7 +196,7 @@ impl Stream {
             if w.quiet && next > current {
                 transport
                     .send(WatchResponse {
-                        header: header(ctx, current),
+                        header: ctx.header_at(current),
                         watch_id: id,
                         ..WatchResponse::default()
                     })
@@ -234,7 +219,7 @@ impl Stream {
         };
         let range_end = create.range_end.to_vec();
         let refused = |reason: &str| WatchResponse {
-            header: header(ctx, current),
+            header: ctx.header_at(current),
             watch_id: -1,
             created: true,
             canceled: true,
@@ -284,7 +269,7 @@ impl Stream {
             },
         );
         WatchResponse {
-            header: header(ctx, current),
+            header: ctx.header_at(current),
             watch_id: id,
             created: true,
             ..WatchResponse::default()
@@ -381,7 +366,7 @@ impl Stream {
                 transport
                     .send(WatchResponse {
                         // etcd stamps this one with revision 0.
-                        header: header(ctx, 0),
+                        header: ctx.header_at(0),
                         watch_id: id,
                         canceled: true,
                         compact_revision: compact,
@@ -474,7 +459,7 @@ impl Stream {
                 }
             }
             let response = WatchResponse {
-                header: header(ctx, revision),
+                header: ctx.header_at(revision),
                 watch_id: id,
                 events,
                 ..WatchResponse::default()
