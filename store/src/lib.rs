@@ -11,6 +11,7 @@
 
 pub mod btree;
 mod db;
+mod defrag;
 pub mod error;
 pub mod mvcc;
 pub mod page_store;
@@ -20,6 +21,7 @@ mod txn;
 pub use btree::check::TreeStats;
 pub use btree::node::{MAX_INLINE_VALUE, MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use db::{CheckReport, Db, Snapshot};
+pub use defrag::DefragReport;
 pub use error::{Error, Result};
 pub use page_store::{PAGE_SIZE, PageId, TxId};
 pub use txn::{ReadCursor, ReadTxn, Table, WriteCursor, WriteTxn};

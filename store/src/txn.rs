@@ -118,6 +118,8 @@ pub struct WriteTxn<'db> {
     /// Runs taken from the freelist or the file end, returned on abort.
     allocated: Vec<(PageId, u64)>,
     begin_hwm: u64,
+    /// A durable commit also cuts the free pages that end the file (defragmentation).
+    cut_free_tail: bool,
     done: bool,
 }
 
@@ -161,6 +163,7 @@ impl<'db> WriteTxn<'db> {
             overflow: HashMap::new(),
             freed_overflow: Vec::new(),
             allocated: Vec::new(),
+            cut_free_tail: false,
             done: false,
         }
     }
@@ -255,6 +258,52 @@ impl<'db> WriteTxn<'db> {
         Ok(found)
     }
 
+    /// One bounded step of defragmentation over `table`: rewrites, in key order from `from`,
+    /// the nodes and overflow values that lie at or above page `target`, about `budget` of
+    /// them, so the commit moves them to free pages lower in the file. Returns the key to
+    /// continue from, `None` when the table is done. The content does not change.
+    pub fn relocate(
+        &mut self,
+        table: Table,
+        from: &[u8],
+        target: PageId,
+        budget: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        let mut budget = budget.max(1);
+        let mut values = Vec::new();
+        let resume = self.dirty.relocate(
+            &*self.snap,
+            &mut self.roots[table.index()],
+            from,
+            target,
+            &mut budget,
+            &mut values,
+        )?;
+        for key in values {
+            // Writing the value again puts it in a fresh run, lowest free pages first.
+            if let Some(value) = self.get(table, &key)?.map(<[u8]>::to_vec) {
+                self.insert(table, &key, &value)?;
+            }
+        }
+        Ok(resume)
+    }
+
+    /// The high-water mark as this transaction began.
+    pub(crate) fn hwm(&self) -> u64 {
+        self.begin_hwm
+    }
+
+    /// Where defragmentation should move pages from (see `Freelist::relocation_target`).
+    pub(crate) fn relocation_target(&self) -> PageId {
+        self.state.freelist.relocation_target(self.state.hwm)
+    }
+
+    /// Makes a durable commit of this transaction also give the free pages that end the file
+    /// back to the file system.
+    pub fn cut_free_tail(&mut self) {
+        self.cut_free_tail = true;
+    }
+
     /// Writes the transaction's pages and publishes it to new readers. `durable` also writes
     /// the freelist and a meta page and fsyncs (a checkpoint). Returns the commit's txid.
     pub fn commit(mut self, durable: bool) -> Result<TxId> {
@@ -305,6 +354,12 @@ impl<'db> WriteTxn<'db> {
             self.state
                 .freelist
                 .add_pending(txid, std::mem::take(&mut freed));
+            if self.cut_free_tail {
+                // Free pages reach no reader and no meta; every page this commit wrote was
+                // allocated, so none of them lies in the cut.
+                let hwm = self.state.hwm;
+                self.state.hwm = self.state.freelist.cut_free_tail(hwm);
+            }
             let n = self.state.freelist.encoded_pages();
             let id = self.allocate(n);
             let buf = self.state.freelist.encode(id, n);
@@ -323,6 +378,11 @@ impl<'db> WriteTxn<'db> {
                 .file
                 .write_pages(slot as PageId, &meta.encode(slot as PageId))?;
             self.db.file.sync()?;
+            if self.cut_free_tail {
+                // Only now that the meta no longer reaches past `hwm`: a crash before this
+                // point reopens the longer file at either meta.
+                self.db.file.truncate_pages(meta.hwm)?;
+            }
             self.state.metas[slot] = Some(meta);
             self.state.freelist.settle();
             self.state.freelist_run = Some((id, n));

@@ -7,7 +7,7 @@
 //! quarter page merges with a sibling (and re-splits if the two do not fit in one page).
 
 use super::node::{Child, Node, Value};
-use super::page_view::{NodeView, PageView};
+use super::page_view::{NodeView, PageView, ValueRef};
 use crate::error::Result;
 use crate::page_store::page::{PAGE_SIZE, PageId};
 
@@ -24,6 +24,13 @@ pub struct Dirty {
 }
 
 type Splits = Vec<(Vec<u8>, usize)>;
+
+/// What a relocation walk carries down the tree.
+struct Relocation<'a> {
+    target: PageId,
+    budget: &'a mut usize,
+    values: &'a mut Vec<Vec<u8>>,
+}
 
 /// How much of a page the left half keeps when an appended entry splits a node: the rest of
 /// the page is room for an occasional key inserted between existing ones later.
@@ -304,6 +311,106 @@ impl Dirty {
             }
         }
         Ok(())
+    }
+
+    /// Defragmentation's move: in key order from `from`, copies every node that sits on a
+    /// page at or above `target` (so the commit writes it to a lower free page) along with
+    /// the branches above it, whose child pointers change. Stops at the next child boundary
+    /// once `budget` nodes were copied and returns the key to resume from; `None` when the
+    /// walk reached the end. Keys whose overflow value lies at or above `target` are added to
+    /// `values` for the caller to write again.
+    pub fn relocate(
+        &mut self,
+        pages: &impl PageSource,
+        root: &mut Option<Child>,
+        from: &[u8],
+        target: PageId,
+        budget: &mut usize,
+        values: &mut Vec<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>> {
+        let Some(r) = *root else { return Ok(None) };
+        let mut walk = Relocation {
+            target,
+            budget,
+            values,
+        };
+        let (moved, resume) = self.relocate_in(pages, r, from, &mut walk, 0)?;
+        *root = Some(moved);
+        Ok(resume)
+    }
+
+    fn view<'a>(&'a self, pages: &'a impl PageSource, at: Child) -> Result<NodeView<'a>> {
+        match at {
+            Child::Page(id) => Ok(NodeView::Page(pages.page(id)?)),
+            Child::Dirty(i) => {
+                self.nodes
+                    .get(i)
+                    .map(NodeView::Mem)
+                    .ok_or(crate::error::Error::corrupt(
+                        0,
+                        "dirty node index out of range",
+                    ))
+            }
+        }
+    }
+
+    fn relocate_in(
+        &mut self,
+        pages: &impl PageSource,
+        child: Child,
+        from: &[u8],
+        walk: &mut Relocation<'_>,
+        depth: usize,
+    ) -> Result<(Child, Option<Vec<u8>>)> {
+        if depth > 64 {
+            return Err(crate::error::Error::corrupt(
+                0,
+                "tree deeper than 64 levels",
+            ));
+        }
+        let mut me = child;
+        if let Child::Page(id) = child
+            && id >= walk.target
+        {
+            me = Child::Dirty(self.touch(pages, child)?);
+            *walk.budget = walk.budget.saturating_sub(1);
+        }
+        let node = self.view(pages, me)?;
+        if node.is_leaf() {
+            let start = match node.search(from)? {
+                Ok(i) | Err(i) => i,
+            };
+            for i in start..node.len() {
+                if let ValueRef::Overflow { page, .. } = node.value(i)?
+                    && page >= walk.target
+                {
+                    walk.values.push(node.key(i)?.to_vec());
+                }
+            }
+            return Ok((me, None));
+        }
+        let start = node.child_index(from)?;
+        for pos in start..node.len() {
+            let node = self.view(pages, me)?;
+            if pos > start && *walk.budget == 0 {
+                return Ok((me, Some(node.key(pos)?.to_vec())));
+            }
+            let c = node.child(pos)?;
+            let child_from = if pos == start { from } else { &[] };
+            let (moved, resume) = self.relocate_in(pages, c, child_from, walk, depth + 1)?;
+            if moved != c {
+                if let Child::Page(_) = me {
+                    me = Child::Dirty(self.touch(pages, me)?);
+                }
+                if let Child::Dirty(i) = me {
+                    self.set_child(i, pos, moved);
+                }
+            }
+            if resume.is_some() {
+                return Ok((me, resume));
+            }
+        }
+        Ok((me, None))
     }
 
     /// Assigns pages to the dirty subtree under `idx`, children first, and encodes it.

@@ -63,6 +63,15 @@ impl DbFile {
         Ok(())
     }
 
+    /// Shortens the file to `pages` pages (defragmentation gives its free tail back).
+    pub fn truncate_pages(&self, pages: u64) -> Result<()> {
+        let want = pages * PAGE_SIZE as u64;
+        if self.file_len()? > want {
+            self.file.set_len(want).map_err(|e| self.io(e))?;
+        }
+        Ok(())
+    }
+
     pub fn write_pages(&self, id: PageId, bytes: &[u8]) -> Result<()> {
         self.file
             .write_all_at(bytes, id * PAGE_SIZE as u64)

@@ -113,6 +113,35 @@ impl Freelist {
         }
     }
 
+    /// The lowest page from which every page in use above could move into the free pages
+    /// below, with slack for the branches a move rewrites and the freelist's own run. Pending
+    /// pages count as in use: they are free only once no reader and no meta can reach them.
+    /// `hwm` when nothing is worth moving.
+    pub fn relocation_target(&self, hwm: PageId) -> PageId {
+        let fits = |t: PageId| {
+            let free_below = self.free.range(..t).count() as u64;
+            let in_use_above = (hwm - t) - self.free.range(t..).count() as u64;
+            free_below >= in_use_above + in_use_above / 16 + 16
+        };
+        // `fits` turns from false to true as `t` rises: binary search for the first true.
+        let (mut lo, mut hi) = (FIRST_DATA_PAGE.min(hwm), hwm);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid) { hi = mid } else { lo = mid + 1 }
+        }
+        lo
+    }
+
+    /// Drops the free pages that end the file below `hwm`; returns the new high-water mark.
+    pub fn cut_free_tail(&mut self, hwm: PageId) -> PageId {
+        let mut end = hwm;
+        while end > FIRST_DATA_PAGE && self.free.contains(&(end - 1)) {
+            end -= 1;
+        }
+        self.forget_from(end);
+        end
+    }
+
     pub fn free_count(&self) -> usize {
         self.free.len()
     }
@@ -252,6 +281,29 @@ mod tests {
         assert_eq!(fl.allocate(3), Some(5));
         assert_eq!(fl.allocate(2), None);
         assert_eq!(fl.allocate(1), Some(3));
+    }
+
+    #[test]
+    fn relocation_target_leaves_room_below_for_what_lies_above() {
+        let mut fl = Freelist::default();
+        // 1000 pages: 2..500 free, the rest in use.
+        fl.free_now(2, 498);
+        let t = fl.relocation_target(1000);
+        let in_use_above = 1000 - t;
+        assert!(fl.free.range(..t).count() as u64 >= in_use_above + in_use_above / 16 + 16);
+        assert!(t < 700, "target {t}");
+        // Nothing free: nothing can move.
+        assert_eq!(Freelist::default().relocation_target(1000), 1000);
+    }
+
+    #[test]
+    fn the_free_tail_is_cut() {
+        let mut fl = Freelist::default();
+        fl.free_now(5, 1);
+        fl.free_now(8, 4);
+        assert_eq!(fl.cut_free_tail(12), 8);
+        assert_eq!(fl.all().collect::<Vec<_>>(), vec![5]);
+        assert_eq!(fl.cut_free_tail(7), 7);
     }
 
     #[test]
