@@ -33,6 +33,7 @@ use ringkv::apply::{Applied, Applier};
 use ringkv::lease::Lessor;
 use ringkv::raft::StateMachine as _;
 use ringkv::service::kv::{apply as kv, check};
+use ringkv::store_jobs::{CompactionPace, StoreJobs};
 use ringkv_proto::etcdserverpb::{
     Compare, PutRequest, RangeRequest, RangeResponse, RequestOp, ResponseHeader, TxnRequest,
     TxnResponse, compare, request_op,
@@ -72,7 +73,9 @@ impl Member {
     fn new() -> Member {
         let dir = tempfile::tempdir().expect("temporary data dir");
         let mvcc = Mvcc::open(dir.path().join("db")).expect("open the store");
-        let applier = Applier::new(mvcc, Arc::new(Lessor::new(1, 2)), Arc::default())
+        let jobs = StoreJobs::start(mvcc.clone(), CompactionPace::default())
+            .expect("start the store jobs thread");
+        let applier = Applier::new(mvcc, Arc::new(Lessor::new(1, 2)), Arc::default(), jobs)
             .expect("open the applier");
         Member {
             _dir: dir,

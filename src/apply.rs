@@ -22,6 +22,7 @@ use crate::lease::{Lessor, MAX_LEASE_TTL};
 use crate::raft::StateMachine;
 use crate::service::kv::apply::RangeView as _;
 use crate::service::kv::apply::{self as kv, ApplyError};
+use crate::store_jobs::StoreJobs;
 use crate::watch::WatchHub;
 
 /// The answer to one applied request, handed back to the core that proposed it.
@@ -45,6 +46,8 @@ pub struct Applier {
     lessor: Arc<Lessor>,
     /// Handed every committed batch's events, for the watch streams.
     watch_hub: Arc<WatchHub>,
+    /// Told of every applied compaction, to carry it out physically.
+    store_jobs: StoreJobs,
     /// A NOSPACE alarm is raised: writes that add data are refused (etcd's
     /// applierV3Capped) until it is disarmed.
     nospace: bool,
@@ -57,6 +60,7 @@ impl Applier {
         mvcc: Mvcc,
         lessor: Arc<Lessor>,
         watch_hub: Arc<WatchHub>,
+        store_jobs: StoreJobs,
     ) -> Result<Applier, MvccError> {
         let read = mvcc.read();
         let nospace = nospace_raised(read.side_scan(Side::Alarm)?);
@@ -69,6 +73,7 @@ impl Applier {
             mvcc,
             lessor,
             watch_hub,
+            store_jobs,
             nospace,
         })
     }
@@ -95,6 +100,7 @@ impl Applier {
         let mut w = self.mvcc.write()?;
         let before = w.revision();
         let mut outcomes = Vec::with_capacity(entries.len());
+        let mut compacted = false;
         for entry in entries {
             // Conf changes are raft's own (already applied to its configuration); empty
             // normal entries are the no-ops a new leader appends.
@@ -105,7 +111,10 @@ impl Applier {
             let outcome = match RaftRequest::decode(&entry.data[..]) {
                 Ok(request) => {
                     match apply_request(&mut w, request, &mut self.nospace, &self.lessor) {
-                        Ok(applied) => Some(Ok(applied)),
+                        Ok(applied) => {
+                            compacted |= matches!(applied, Applied::Compaction(_));
+                            Some(Ok(applied))
+                        }
                         Err(ApplyError::Client(e)) => Some(Err(e)),
                         Err(ApplyError::Store(e)) => return Err(e),
                     }
@@ -124,6 +133,9 @@ impl Applier {
         let committed = w.commit(false)?;
         self.watch_hub
             .publish(before, committed.revision, committed.events);
+        if compacted {
+            self.store_jobs.compacted();
+        }
         Ok(outcomes)
     }
 }
@@ -318,6 +330,7 @@ fn apply_alarm(w: &mut MvccWrite<'_>, a: &AlarmRequest) -> Result<AlarmResponse,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store_jobs::CompactionPace;
     use ringkv_proto::etcdserverpb::{
         CompactionRequest, Compare, PutRequest, RangeRequest, RequestOp, TxnRequest, compare,
         request_op,
@@ -333,9 +346,11 @@ mod tests {
         fn new() -> Harness {
             let dir = tempfile::tempdir().unwrap();
             let mvcc = Mvcc::open(dir.path().join("db")).unwrap();
+            let jobs = StoreJobs::start(mvcc.clone(), CompactionPace::default()).unwrap();
             Harness {
                 _dir: dir,
-                applier: Applier::new(mvcc, Arc::new(Lessor::new(1, 2)), Arc::default()).unwrap(),
+                applier: Applier::new(mvcc, Arc::new(Lessor::new(1, 2)), Arc::default(), jobs)
+                    .unwrap(),
                 index: 0,
             }
         }
@@ -515,6 +530,7 @@ mod tests {
             h.applier.mvcc().clone(),
             Arc::new(Lessor::new(1, 2)),
             Arc::default(),
+            h.applier.store_jobs.clone(),
         )
         .unwrap();
         assert!(restarted.nospace);

@@ -23,5 +23,6 @@ pub mod restore;
 pub mod runtime;
 pub mod server;
 pub mod service;
+pub mod store_jobs;
 pub mod version;
 pub mod watch;

@@ -160,5 +160,13 @@ fn serve_options(config: &ServerConfig) -> ServeOptions {
         grpc: config.grpc_connection(),
         limits: config.limits(),
         watch_progress_interval: config.experimental_watch_progress_notify_interval,
+        compaction_pace: ringkv::store_jobs::CompactionPace {
+            // etcd treats a limit <= 0 as "no limit".
+            batch: usize::try_from(config.experimental_compaction_batch_limit)
+                .ok()
+                .filter(|&n| n > 0)
+                .unwrap_or(usize::MAX),
+            pause: config.experimental_compaction_sleep_interval,
+        },
     }
 }

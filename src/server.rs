@@ -14,6 +14,7 @@ use crate::lease::Lessor;
 use crate::raft::{self, ConfigError, RaftConfig};
 use crate::runtime::{self, RaftCore, RuntimeConfig, RuntimeError};
 use crate::service::{Context, Identity, Limits, Node};
+use crate::store_jobs::{CompactionPace, StoreJobs};
 use crate::watch::WatchHub;
 
 /// What `serve` needs, already validated by the command line.
@@ -42,6 +43,8 @@ pub struct ServeOptions {
     pub watch_progress_interval: Duration,
     /// Every gRPC connection's limits and keepalive.
     pub grpc: ringkv_net::server::ServerConfig,
+    /// `--experimental-compaction-batch-limit` and `--experimental-compaction-sleep-interval`.
+    pub compaction_pace: CompactionPace,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +60,8 @@ pub enum ServeError {
     },
     #[error("cannot open the store {path}: {source}")]
     Store { path: PathBuf, source: MvccError },
+    #[error("cannot start the store jobs thread: {0}")]
+    StoreJobs(std::io::Error),
     #[error("{0}")]
     Raft(#[from] ConfigError),
     #[error(transparent)]
@@ -114,6 +119,8 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         Lessor::min_ttl_for(options.election_timeout),
     ));
     let watch_hub = Arc::new(WatchHub::default());
+    let store_jobs =
+        StoreJobs::start(mvcc.clone(), options.compaction_pace).map_err(ServeError::StoreJobs)?;
     let context = Context {
         mvcc: mvcc.clone(),
         node: Node::new(handle.clone()),
@@ -130,11 +137,13 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         watch_hub: watch_hub.clone(),
         watch_progress_interval: options.watch_progress_interval,
         leader_loss: Arc::default(),
+        store_jobs: store_jobs.clone(),
     };
-    let applier = Applier::new(mvcc, lessor, watch_hub).map_err(|source| ServeError::Store {
-        path: db_path.clone(),
-        source,
-    })?;
+    let applier =
+        Applier::new(mvcc, lessor, watch_hub, store_jobs).map_err(|source| ServeError::Store {
+            path: db_path.clone(),
+            source,
+        })?;
     let raft_core = RaftCore {
         config: raft_config,
         applier,

@@ -895,7 +895,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "1000",
         Int,
         Experimental,
-        EXPERIMENTAL,
+        Yes,
         "Most revisions removed per compaction batch.",
     ),
     flag(
@@ -903,7 +903,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "10ms",
         Duration,
         Experimental,
-        EXPERIMENTAL,
+        Yes,
         "Pause between compaction batches.",
     ),
     flag(

@@ -77,7 +77,7 @@ pub fn router(ctx: Rc<Context>) -> Router {
     );
     routes.unary(
         "/etcdserverpb.Maintenance/Defragment",
-        |ctx, _: DefragmentRequest| async move { maintenance::defragment(&ctx) },
+        |ctx, _: DefragmentRequest| async move { maintenance::defragment(&ctx).await },
     );
     routes.unary(
         "/etcdserverpb.Maintenance/MoveLeader",

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::apply::{self, Applied};
 use crate::error::EtcdError;
 use crate::service::Context;
+use crate::store_jobs::JobError;
 
 /// The one mapping of store errors to client errors, shared with the KV service.
 fn store_error(e: MvccError) -> EtcdError {
@@ -115,10 +116,20 @@ pub async fn alarm(ctx: &Context, r: AlarmRequest) -> Result<AlarmResponse, Etcd
     }
 }
 
-/// Our store reuses freed pages and compacts in place without blocking anyone, so a
-/// defragment request has nothing that must stop the world.
-pub fn defragment(_ctx: &Context) -> Result<DefragmentResponse, EtcdError> {
+/// Shrinks the store file online: the jobs thread moves pages in short steps, so reads and
+/// writes go on meanwhile (etcd stops every request for the whole copy). Answers when done.
+pub async fn defragment(ctx: &Context) -> Result<DefragmentResponse, EtcdError> {
+    ctx.store_jobs.defragment().await.map_err(store_job_error)?;
     Ok(DefragmentResponse { header: None })
+}
+
+/// A store job that failed: the store is unusable (as a failed bbolt defrag is fatal in
+/// etcd), or the member is stopping.
+pub fn store_job_error(e: JobError) -> EtcdError {
+    match e {
+        JobError::Store(e) => store_error(e),
+        JobError::Stopped => EtcdError::Stopped,
+    }
 }
 
 /// With one member the only valid target is the leader itself (a no-op), as in etcd.

@@ -20,6 +20,7 @@ use ringkv_store::mvcc::Mvcc;
 
 use crate::grpc::leader::LeaderLoss;
 use crate::lease::Lessor;
+use crate::store_jobs::StoreJobs;
 use crate::watch::WatchHub;
 
 pub use node::Node;
@@ -97,6 +98,8 @@ pub struct Context {
     pub watch_progress_interval: Duration,
     /// Cancels `hasleader` streams on every core when the leader is lost.
     pub leader_loss: Arc<LeaderLoss>,
+    /// Physical compaction and defragmentation, off the request path.
+    pub store_jobs: StoreJobs,
 }
 
 impl Context {

@@ -563,6 +563,7 @@ mod tests {
     use crate::raft::{RaftConfig, channel};
     use crate::service::node::Node;
     use crate::service::{Identity, Limits};
+    use crate::store_jobs::{CompactionPace, StoreJobs};
     use crate::watch::WatchHub;
 
     /// A client on two channels; the test holds the other ends.
@@ -583,8 +584,8 @@ mod tests {
 
     fn context(dir: &Path) -> Context {
         let (handle, _) = channel(&RaftConfig::new(1, vec![1], dir.join("wal")));
+        let mvcc = Mvcc::open(dir.join("db")).unwrap();
         Context {
-            mvcc: Mvcc::open(dir.join("db")).unwrap(),
             node: Node::new(handle),
             identity: Identity::default(),
             limits: Limits {
@@ -597,6 +598,8 @@ mod tests {
             watch_hub: Arc::new(WatchHub::default()),
             watch_progress_interval: Duration::ZERO,
             leader_loss: Arc::default(),
+            store_jobs: StoreJobs::start(mvcc.clone(), CompactionPace::default()).unwrap(),
+            mvcc,
         }
     }
 

@@ -154,8 +154,15 @@ fn all_serializable(r: &TxnRequest) -> bool {
 }
 
 pub async fn compact(ctx: &Context, r: CompactionRequest) -> Result<CompactionResponse, EtcdError> {
+    let physical = r.physical;
     match propose(ctx, Request::Compaction(r)).await? {
         Applied::Compaction(mut resp) => {
+            if physical {
+                ctx.store_jobs
+                    .compacted_physically()
+                    .await
+                    .map_err(crate::service::maintenance::store_job_error)?;
+            }
             ctx.fill(&mut resp.header);
             Ok(resp)
         }
