@@ -55,7 +55,7 @@ pub async fn serve(mut stream: TcpStream, mut buf: Vec<u8>, shutdown: Shutdown, 
             }
         }
         let unhealthy = if head.path() == "/health" {
-            unhealthy_reason(&ctx)
+            unhealthy_reason(&ctx, serializable(&head)).await
         } else {
             None
         };
@@ -90,8 +90,16 @@ fn protocol_error(e: &Http1Error) -> Response {
     }
 }
 
-/// Why `/health` is false, as etcd 3.5 checks: a raised alarm, then no raft leader.
-pub fn unhealthy_reason(ctx: &Context) -> Option<String> {
+/// `?serializable=true`: the health check skips the linearizable read.
+fn serializable(head: &Head) -> bool {
+    head.target
+        .split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|pair| pair == "serializable=true"))
+}
+
+/// Why `/health` is false, as etcd 3.5 checks: a raised alarm, then no raft leader, then a
+/// failed read (linearizable unless `serializable`; etcd's "QGET").
+pub async fn unhealthy_reason(ctx: &Context, serializable: bool) -> Option<String> {
     match crate::service::maintenance::raised_alarms(ctx) {
         Ok(alarms) => {
             if let Some(a) = alarms.first() {
@@ -102,7 +110,13 @@ pub fn unhealthy_reason(ctx: &Context) -> Option<String> {
         }
         Err(e) => return Some(format!("ALARM ERROR: {e}")),
     }
-    (ctx.node.status().leader == 0).then(|| "RAFT NO LEADER".to_owned())
+    if ctx.node.status().leader == 0 {
+        return Some("RAFT NO LEADER".to_owned());
+    }
+    if !serializable && let Err(e) = ctx.node.linearize().await {
+        return Some(format!("QGET ERROR:{e}"));
+    }
+    None
 }
 
 /// Maps a request to etcd's answer; `unhealthy` is what `/health` reports (see
@@ -167,6 +181,18 @@ mod tests {
         let raw = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n");
         let (head, _) = http1::parse_head(raw.as_bytes()).unwrap().unwrap();
         route(&head, None)
+    }
+
+    #[test]
+    fn only_serializable_true_skips_the_linearizable_read() {
+        let head = |target: &str| {
+            let raw = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+            http1::parse_head(raw.as_bytes()).unwrap().unwrap().0
+        };
+        assert!(serializable(&head("/health?serializable=true")));
+        assert!(serializable(&head("/health?x=1&serializable=true")));
+        assert!(!serializable(&head("/health")));
+        assert!(!serializable(&head("/health?serializable=false")));
     }
 
     fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
