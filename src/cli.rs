@@ -18,10 +18,11 @@ use crate::version::ETCD_API_VERSION;
 pub enum Invocation {
     /// Run the server.
     Server(Box<ServerConfig>),
-    /// `ringkv debug wal|store <data-dir>`: what the WAL or the store file holds.
+    /// `ringkv debug wal|store <data-dir>` or `debug db <file>`: what the WAL or a store
+    /// file holds. `path` is the data dir for the WAL, the store file itself otherwise.
     Debug {
         part: crate::debug::Part,
-        data_dir: std::path::PathBuf,
+        path: std::path::PathBuf,
     },
     /// `ringkv snapshot restore <file>`: a new data dir from a snapshot file.
     SnapshotRestore(Box<crate::restore::RestoreOptions>),
@@ -425,7 +426,14 @@ fn subcommand_tree() -> Command {
                 .subcommand(
                     Command::new("store")
                         .about("Print the store's size, pages, tree and revision of <dir> (a data dir), and check it")
-                        .arg(Arg::new("dir").required(true)),
+                        .arg(Arg::new("dir").required(true))
+                        .args(listing_args()),
+                )
+                .subcommand(
+                    Command::new("db")
+                        .about("The same for a store file <file>, e.g. a saved snapshot")
+                        .arg(Arg::new("file").required(true))
+                        .args(listing_args()),
                 ),
         )
 }
@@ -485,16 +493,8 @@ fn subcommand(args: &[String]) -> Invocation {
         Ok(matches) => {
             if let Some(("debug", debug)) = matches.subcommand()
                 && let Some((part, args)) = debug.subcommand()
-                && let Some(dir) = args.get_one::<String>("dir")
             {
-                let part = match part {
-                    "wal" => crate::debug::Part::Wal,
-                    _ => crate::debug::Part::Store,
-                };
-                return Invocation::Debug {
-                    part,
-                    data_dir: dir.into(),
-                };
+                return debug_invocation(part, args);
             }
             if let Some(("snapshot", snapshot)) = matches.subcommand()
                 && let Some(("restore", restore)) = snapshot.subcommand()
@@ -528,6 +528,52 @@ fn subcommand(args: &[String]) -> Invocation {
             }
         }
     }
+}
+
+/// `--pages`, `--keys`, `--rev` and `--prefix` of `debug store` and `debug db`.
+fn listing_args() -> [Arg; 4] {
+    [
+        Arg::new("pages")
+            .long("pages")
+            .action(ArgAction::SetTrue)
+            .help("List every page run: what it holds, free or pending"),
+        Arg::new("keys")
+            .long("keys")
+            .action(ArgAction::SetTrue)
+            .help("List the live keys at --rev (default: the latest revision)"),
+        Arg::new("rev")
+            .long("rev")
+            .value_parser(clap::value_parser!(i64))
+            .default_value("0")
+            .help("Revision for --keys"),
+        Arg::new("prefix")
+            .long("prefix")
+            .default_value("")
+            .help("Only keys starting with this, for --keys"),
+    ]
+}
+
+fn debug_invocation(part: &str, args: &ArgMatches) -> Invocation {
+    use crate::debug::{Part, store::Listing};
+    let text = |name: &str| args.get_one::<String>(name).cloned().unwrap_or_default();
+    let listing = || Listing {
+        pages: args.get_flag("pages"),
+        keys: args.get_flag("keys").then(|| {
+            (
+                args.get_one::<i64>("rev").copied().unwrap_or(0),
+                text("prefix"),
+            )
+        }),
+    };
+    let (part, path) = match part {
+        "wal" => (Part::Wal, text("dir").into()),
+        "store" => (
+            Part::Store(listing()),
+            std::path::Path::new(&text("dir")).join("member/snap/db"),
+        ),
+        _ => (Part::Store(listing()), text("file").into()),
+    };
+    Invocation::Debug { part, path }
 }
 
 fn subcommand_path(matches: &ArgMatches) -> Vec<String> {
@@ -901,15 +947,33 @@ mod tests {
             panic!("version");
         };
         assert!(text.contains("etcd API Version: 3.5"));
-        for (part, expected) in [("wal", debug::Part::Wal), ("store", debug::Part::Store)] {
-            assert!(matches!(
-                run(&["debug", part, "/tmp/x"], &[]),
-                Ok(Parsed {
-                    invocation: Invocation::Debug { part, .. },
-                    ..
-                }) if part == expected
-            ));
-        }
+        let debug = |args: &[&str]| match run(args, &[]).map(|p| p.invocation) {
+            Ok(Invocation::Debug { part, path }) => (part, path),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            debug(&["debug", "wal", "/tmp/x"]),
+            (debug::Part::Wal, "/tmp/x".into())
+        );
+        assert_eq!(
+            debug(&["debug", "store", "/tmp/x"]),
+            (
+                debug::Part::Store(debug::store::Listing::default()),
+                "/tmp/x/member/snap/db".into()
+            )
+        );
+        assert_eq!(
+            debug(&[
+                "debug", "db", "b.db", "--pages", "--keys", "--rev", "7", "--prefix", "a/"
+            ]),
+            (
+                debug::Part::Store(debug::store::Listing {
+                    pages: true,
+                    keys: Some((7, "a/".into())),
+                }),
+                "b.db".into()
+            )
+        );
     }
 
     #[test]

@@ -39,21 +39,18 @@ fn main() -> ExitCode {
             };
             exit_code_from(exit_code)
         }
-        Invocation::Debug { part, data_dir } => {
+        Invocation::Debug { part, path } => {
             use ringkv::debug::{Part, Verdict, store, wal};
             let out = &mut std::io::stdout().lock();
             let (printed, what) = match part {
-                Part::Wal => (wal::print(&data_dir, out), "WAL"),
-                Part::Store => (store::print(&data_dir, out), "store"),
+                Part::Wal => (wal::print(&path, out), "the WAL of"),
+                Part::Store(listing) => (store::print(&path, &listing, out), "the store file"),
             };
             match printed {
                 Ok(Verdict::Clean) => ExitCode::SUCCESS,
                 Ok(Verdict::Corrupt) => ExitCode::FAILURE,
                 Err(e) => {
-                    eprintln!(
-                        "ringkv: cannot read the {what} of {}: {e}",
-                        data_dir.display()
-                    );
+                    eprintln!("ringkv: cannot read {what} {}: {e}", path.display());
                     ExitCode::FAILURE
                 }
             }

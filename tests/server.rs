@@ -298,7 +298,8 @@ fn member_and_cluster_ids_match_etcds() {
     assert!(server.stop().success());
 }
 
-/// `ringkv debug store` and `debug wal` read a stopped member's data dir without changing it.
+/// `ringkv debug store`, `debug db` and `debug wal` read a stopped member's data dir without
+/// changing it.
 #[test]
 fn debug_store_and_wal_describe_a_stopped_member() {
     let dir = scratch_dir("debug-store");
@@ -331,13 +332,36 @@ fn debug_store_and_wal_describe_a_stopped_member() {
     let wal = run(&["debug", "wal", data_str]);
     assert!(wal.status.success(), "{wal:?}");
 
+    // `debug db` reads any store file; `--keys` lists the live keys at a revision, `--pages`
+    // every page run.
+    let db_file = data.join("member/snap/db");
+    let db_str = db_file.to_str().expect("utf-8 path");
+    let listed = run(&["debug", "db", db_str, "--keys", "--rev", "3", "--pages"]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(text.contains("keys at revision 3:"), "{text}");
+    assert!(
+        text.contains("    a (create 2, mod 2, version 1, lease 0, value 1 bytes)"),
+        "{text}"
+    );
+    assert!(text.contains("    b (create 3, mod 3"), "{text}");
+    assert!(!text.contains("    c (create"), "{text}");
+    assert!(text.contains("  2 keys"), "{text}");
+    assert!(text.contains("meta") && text.contains("leaf, "), "{text}");
+    let prefixed = run(&["debug", "db", db_str, "--keys", "--prefix", "c"]);
+    let text = String::from_utf8_lossy(&prefixed.stdout);
+    assert!(
+        text.contains("    c (create 4") && text.contains("  1 keys"),
+        "{text}"
+    );
+
     // A data dir without a store is reported, not created.
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).expect("mkdir");
     let missing = run(&["debug", "store", empty.to_str().expect("utf-8 path")]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&missing.stderr).contains("cannot read the store"),
+        String::from_utf8_lossy(&missing.stderr).contains("cannot read the store file"),
         "{missing:?}"
     );
     assert!(!empty.join("member").exists());

@@ -12,9 +12,12 @@ pub enum Verdict {
     Corrupt,
 }
 
-/// What `ringkv debug <part> <data-dir>` looks at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What `ringkv debug <part> <path>` looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
+    /// The WAL of a data dir.
     Wal,
-    Store,
+    /// A store file: a data dir's (`debug store <data-dir>`) or any other, such as a saved
+    /// snapshot (`debug db <file>`).
+    Store(store::Listing),
 }

@@ -22,7 +22,7 @@ use crate::page_store::freelist::Freelist;
 use crate::page_store::mapping::{Mapping, reservation_for};
 use crate::page_store::meta::{Meta, TABLES};
 use crate::page_store::page::{
-    HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, TxId, pages_for, verify,
+    FIRST_DATA_PAGE, HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, TxId, pages_for, verify,
 };
 use crate::txn::{ReadTxn, WriteTxn};
 
@@ -101,6 +101,41 @@ pub struct Db {
     writer: Mutex<WriterState>,
     /// Free pages as of the latest commit, so size reporting never waits for the writer.
     free_pages: AtomicU64,
+}
+
+/// What one page run of the file holds, as `ringkv debug` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageInfo {
+    pub id: PageId,
+    /// Pages in the run (1 + the header's extra pages; 1 for free pages).
+    pub pages: u64,
+    pub held: PageHeld,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageHeld {
+    Meta,
+    Branch {
+        children: u32,
+    },
+    Leaf {
+        entries: u32,
+    },
+    Overflow {
+        bytes: u32,
+    },
+    Freelist {
+        entries: u32,
+    },
+    Free,
+    /// Freed by transaction `freed_by`; reusable once no reader or meta can reach it.
+    Pending {
+        freed_by: TxId,
+    },
+    /// The header does not decode.
+    Unreadable {
+        reason: String,
+    },
 }
 
 /// Result of [`Db::check`].
@@ -270,6 +305,48 @@ impl Db {
     /// The txid of the latest commit.
     pub fn txid(&self) -> TxId {
         self.begin_read().txid()
+    }
+
+    /// Every page run below the high-water mark of the latest commit, in file order: what
+    /// each holds according to its header or the freelist. No checksums (see [`Db::check`]).
+    pub fn pages(&self) -> Result<Vec<PageInfo>> {
+        let state = self.writer.lock().map_err(|_| Error::Poisoned)?;
+        let snap = state.current.clone();
+        let freed: std::collections::HashMap<PageId, Option<TxId>> =
+            state.freelist.entries().collect();
+        drop(state);
+        let mut out = Vec::new();
+        let mut id = 0;
+        while id < snap.meta.hwm {
+            let (pages, held) = match freed.get(&id) {
+                Some(None) => (1, PageHeld::Free),
+                Some(Some(tx)) => (1, PageHeld::Pending { freed_by: *tx }),
+                None if id < FIRST_DATA_PAGE => (1, PageHeld::Meta),
+                None => match snap.run(id, 1).and_then(|page| Header::decode(page, id)) {
+                    Ok(h) => {
+                        let held = match h.kind {
+                            PageKind::Branch => PageHeld::Branch { children: h.count },
+                            PageKind::Leaf => PageHeld::Leaf { entries: h.count },
+                            PageKind::Overflow => PageHeld::Overflow { bytes: h.count },
+                            PageKind::Freelist => PageHeld::Freelist { entries: h.count },
+                            PageKind::Meta => PageHeld::Meta,
+                        };
+                        // Never past the high-water mark, even if `extra` is damaged.
+                        let pages = (u64::from(h.extra) + 1).min(snap.meta.hwm - id);
+                        (pages, held)
+                    }
+                    Err(e) => (
+                        1,
+                        PageHeld::Unreadable {
+                            reason: e.to_string(),
+                        },
+                    ),
+                },
+            };
+            out.push(PageInfo { id, pages, held });
+            id += pages;
+        }
+        Ok(out)
     }
 
     /// Verifies the latest committed state: every tree (see `btree/check.rs`), and that the

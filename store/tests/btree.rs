@@ -476,3 +476,44 @@ fn a_checkpoint_whose_top_pages_were_never_written_survives_reopen() {
         Some(b"small".as_slice())
     );
 }
+
+/// `Db::pages` accounts for every page below the high-water mark exactly once, and says
+/// what each holds.
+#[test]
+fn the_page_listing_covers_the_file() {
+    use ringkv_store::PageHeld;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("db")).unwrap();
+    let mut w = db.begin_write().unwrap();
+    for i in 0..3_000u32 {
+        w.insert(T, format!("key/{i:06}").as_bytes(), &value(100, 1))
+            .unwrap();
+    }
+    w.insert(T, b"big", &value(3 * PAGE_SIZE, 2)).unwrap();
+    w.commit(true).unwrap();
+    let mut w = db.begin_write().unwrap();
+    for i in 0..1_500u32 {
+        w.remove(T, format!("key/{i:06}").as_bytes()).unwrap();
+    }
+    w.commit(true).unwrap();
+
+    let pages = db.pages().unwrap();
+    let mut next = 0;
+    for p in &pages {
+        assert_eq!(p.id, next, "runs are contiguous and in order");
+        next += p.pages;
+    }
+    assert_eq!(next * PAGE_SIZE as u64, db.size());
+    let count = |f: &dyn Fn(&PageHeld) -> bool| pages.iter().filter(|p| f(&p.held)).count();
+    assert_eq!(count(&|h| matches!(h, PageHeld::Meta)), 2);
+    assert_eq!(count(&|h| matches!(h, PageHeld::Freelist { .. })), 1);
+    assert!(count(&|h| matches!(h, PageHeld::Branch { .. })) >= 1);
+    assert!(count(&|h| matches!(h, PageHeld::Leaf { .. })) >= 10);
+    assert!(pages.iter().any(|p| p.held
+        == PageHeld::Overflow {
+            bytes: 3 * PAGE_SIZE as u32
+        }
+        && p.pages == 4));
+    assert!(count(&|h| matches!(h, PageHeld::Free | PageHeld::Pending { .. })) > 0);
+    assert_eq!(count(&|h| matches!(h, PageHeld::Unreadable { .. })), 0);
+}

@@ -158,6 +158,14 @@ impl Freelist {
             .chain(self.pending_entries().map(|(p, _)| p))
     }
 
+    /// Every page the freelist holds, with the txid that freed it if it is still pending.
+    pub fn entries(&self) -> impl Iterator<Item = (PageId, Option<TxId>)> + '_ {
+        self.free
+            .iter()
+            .map(|p| (*p, None))
+            .chain(self.pending_entries().map(|(p, tx)| (p, Some(tx))))
+    }
+
     fn pending_entries(&self) -> impl Iterator<Item = (PageId, TxId)> + '_ {
         self.pending
             .iter()
