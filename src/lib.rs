@@ -8,6 +8,7 @@
 //! Handlers never panic on client input; every client-visible error comes from one table.
 
 pub mod apply;
+pub mod auto_compact;
 pub mod cli;
 pub mod cluster;
 pub mod config;

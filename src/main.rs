@@ -165,5 +165,7 @@ fn serve_options(config: &ServerConfig) -> ServeOptions {
                 .unwrap_or(usize::MAX),
             pause: config.experimental_compaction_sleep_interval,
         },
+        // Validated with the other flags: an unparsable retention never gets here.
+        auto_compaction: config.auto_compaction().ok().flatten(),
     }
 }

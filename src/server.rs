@@ -9,6 +9,7 @@ use std::time::Duration;
 use ringkv_store::mvcc::{Mvcc, MvccError};
 
 use crate::apply::Applier;
+use crate::auto_compact::AutoCompaction;
 use crate::datadir::{DataDir, DataDirError};
 use crate::lease::Lessor;
 use crate::raft::{self, ConfigError, RaftConfig};
@@ -45,6 +46,8 @@ pub struct ServeOptions {
     pub grpc: ringkv_net::server::ServerConfig,
     /// `--experimental-compaction-batch-limit` and `--experimental-compaction-sleep-interval`.
     pub compaction_pace: CompactionPace,
+    /// `--auto-compaction-mode` and `--auto-compaction-retention`; `None` when disabled.
+    pub auto_compaction: Option<AutoCompaction>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,7 @@ pub enum ServeError {
     Store { path: PathBuf, source: MvccError },
     #[error("cannot start the store jobs thread: {0}")]
     StoreJobs(std::io::Error),
+
     #[error("{0}")]
     Raft(#[from] ConfigError),
     #[error(transparent)]
@@ -149,6 +153,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         applier,
         inbox,
         handle,
+        auto_compaction: options.auto_compaction,
     };
     runtime::run(
         RuntimeConfig {

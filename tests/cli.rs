@@ -20,6 +20,10 @@
 //! - `etcd --heartbeat-interval 300 --election-timeout 1000`: `<ts> E | etcdmain: error
 //!   verifying flags, --election-timeout[1000ms] should be at least as 5 times as
 //!   --heartbeat-interval[300ms]. See 'etcd --help'.`, exit 1.
+//! - `etcd --auto-compaction-mode=bogus`: `<ts> E | etcdmain: error verifying flags, unknown
+//!   auto-compaction-mode "bogus". See 'etcd --help'.`, exit 1.
+//! - `etcd --auto-compaction-retention=abc`: `<ts> C | etcdmain: error parsing
+//!   CompactionRetention: time: invalid duration "abc"`, exit 1.
 //! - `etcd --bogus-flag 1`: stderr `flag provided but not defined: -bogus-flag` then the usage
 //!   head, exit 2.
 //! - `etcd --config-file <missing>`: `… E | etcdmain: error verifying flags, open <path>: no such
@@ -134,6 +138,22 @@ fn election_timeout_too_short() {
     assert_eq!(
         text(&out.stderr),
         "error verifying flags, --election-timeout[1000ms] should be at least as 5 times as --heartbeat-interval[300ms]. See 'etcd --help'.\n"
+    );
+}
+
+#[test]
+fn auto_compaction_flags_are_checked_as_etcd() {
+    let out = ringkv(&["--auto-compaction-mode=bogus"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error verifying flags, unknown auto-compaction-mode \"bogus\". See 'etcd --help'.\n"
+    );
+    let out = ringkv(&["--auto-compaction-retention=abc"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        fatal_error(&out),
+        "error parsing CompactionRetention: time: invalid duration \"abc\""
     );
 }
 

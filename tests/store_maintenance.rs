@@ -1,7 +1,8 @@
 //! Compaction and defragmentation through the API, on ringkv and the real etcd: a physical
 //! compaction deletes old versions, a defragment gives the freed pages back (dbSize shrinks,
 //! on disk too) while every live key and its revisions stay readable, across a SIGKILL
-//! restart. Writes issued while the defragment runs are answered and kept.
+//! restart. Writes issued while the defragment runs are answered and kept. Periodic auto
+//! compaction compacts by itself.
 
 mod common;
 
@@ -134,4 +135,56 @@ fn compaction_and_defragment_give_space_back(target: Target) {
     });
 }
 
-for_both_targets!(compaction_and_defragment_give_space_back);
+/// `--auto-compaction-mode=periodic --auto-compaction-retention=1s`: the member compacts by
+/// itself, to a revision about a second old, and keeps doing so.
+fn periodic_auto_compaction_compacts_old_revisions(target: Target) {
+    let dir = scratch_dir("auto-compaction");
+    let server = target.start_with(
+        &dir,
+        &[
+            "--auto-compaction-mode=periodic",
+            "--auto-compaction-retention=1s",
+        ],
+    );
+    block_on(async {
+        let mut client = connect_client(&server).await;
+        for version in 0..3 {
+            client
+                .put("auto", format!("v{version}"), None)
+                .await
+                .expect("put");
+        }
+        // Bounded wait for the compactor: the first compaction comes after one retention,
+        // and reaches revision 2 within about two.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match client
+                .get("auto", Some(GetOptions::new().with_revision(2)))
+                .await
+            {
+                Err(e) => {
+                    assert!(
+                        e.to_string()
+                            .contains("required revision has been compacted"),
+                        "{e}"
+                    );
+                    break;
+                }
+                Ok(_) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "revision 2 still readable after 30 s of 1 s auto compaction"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+        let latest = client.get("auto", None).await.expect("get");
+        assert_eq!(latest.kvs()[0].value_str().expect("utf-8"), "v2");
+    });
+}
+
+for_both_targets!(
+    compaction_and_defragment_give_space_back,
+    periodic_auto_compaction_compacts_old_revisions,
+);

@@ -73,6 +73,10 @@ pub enum StartupError {
     AdvertiseClientRequired,
     #[error("expected IP in URL for binding ({url})")]
     BindNotIp { url: String },
+    #[error("unknown auto-compaction-mode \"{mode}\"")]
+    UnknownCompactionMode { mode: String },
+    #[error("error parsing CompactionRetention: {reason}")]
+    CompactionRetention { reason: String },
     #[error("unknown logger option \"{logger}\"")]
     UnknownLogger { logger: String },
     #[error("unknown level \"{level}\"")]
@@ -123,11 +127,13 @@ impl StartupError {
             | MultipleBootstrap
             | AdvertiseClientRequired
             | BindNotIp { .. }
+            | UnknownCompactionMode { .. }
             | UnknownLogger { .. } => Stage::VerifyFlags,
             EnvConflict { .. }
             | InitialCluster { .. }
             | NameNotInCluster { .. }
             | AdvertisedPeerMismatch { .. }
+            | CompactionRetention { .. }
             | NotSupportedYet { .. } => Stage::Fatal,
         }
     }

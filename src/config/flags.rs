@@ -139,7 +139,6 @@ use Support::{NotYet, Only, Yes};
 const RAFT: Support = NotYet("raft tuning");
 const CLUSTERING: Support = NotYet("clustering");
 const DISCOVERY: Support = NotYet("discovery");
-const COMPACTION: Support = NotYet("auto compaction");
 const TLS: Support = NotYet("TLS");
 const HTTP: Support = NotYet("HTTP access control");
 const AUTH: Support = NotYet("auth");
@@ -441,7 +440,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "0",
         Str,
         Clustering,
-        COMPACTION,
+        Yes,
         "History to keep when compacting automatically (0 disables).",
     ),
     flag(
@@ -449,7 +448,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "periodic",
         Str,
         Clustering,
-        COMPACTION,
+        Yes,
         "How to read the retention: 'periodic' (duration, hours by default) or 'revision'.",
     ),
     flag(

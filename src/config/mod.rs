@@ -319,6 +319,17 @@ server_config! {
 }
 
 impl ServerConfig {
+    /// `--auto-compaction-mode` and `--auto-compaction-retention`; `None` when disabled.
+    pub fn auto_compaction(
+        &self,
+    ) -> Result<Option<crate::auto_compact::AutoCompaction>, StartupError> {
+        crate::auto_compact::AutoCompaction::parse(
+            &self.auto_compaction_mode,
+            &self.auto_compaction_retention,
+        )
+        .map_err(|reason| StartupError::CompactionRetention { reason })
+    }
+
     /// The limits the services check requests against.
     pub fn limits(&self) -> Limits {
         Limits {

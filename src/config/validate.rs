@@ -34,6 +34,8 @@ pub fn build(raw: &RawSettings, from_command_line: bool) -> Result<ServerConfig,
         verify_bootstrap(&config)?;
     }
     check_supported(raw, &config)?;
+    // etcd parses the retention when the server starts, after every flag check.
+    config.auto_compaction()?;
     Ok(config)
 }
 
@@ -80,6 +82,14 @@ fn verify_flags(
     let advertise_explicit = raw.is_explicit("advertise-client-urls");
     if from_command_line && listen_client_explicit && !advertise_explicit {
         return Err(StartupError::AdvertiseClientRequired);
+    }
+    if !matches!(
+        config.auto_compaction_mode.as_str(),
+        "" | "periodic" | "revision"
+    ) {
+        return Err(StartupError::UnknownCompactionMode {
+            mode: config.auto_compaction_mode.clone(),
+        });
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod cpus;
 mod listener;
 mod shutdown;
 
+use crate::auto_compact::AutoCompaction;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
@@ -48,6 +49,8 @@ pub struct RaftCore {
     pub inbox: RaftInbox<ApplyOutcome>,
     /// Kept to stop the node once core 0 has drained its connections.
     pub handle: RaftHandle<ApplyOutcome>,
+    /// The compactor the raft core runs, if `--auto-compaction-retention` asks for one.
+    pub auto_compaction: Option<AutoCompaction>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +211,7 @@ async fn serve_core(
     let shutdown = Shutdown::default();
     glommio::spawn_local(wait_for_wakeup(wakeup, shutdown.clone())).detach();
 
+    let auto_compaction = raft.as_ref().and_then(|core| core.auto_compaction);
     let election_timeout = raft.as_ref().map(|core| {
         core.config.heartbeat_interval
             * u32::try_from(core.config.election_ticks).unwrap_or(u32::MAX)
@@ -241,6 +245,10 @@ async fn serve_core(
             ctx.leader_loss.monitor(election_timeout, leader).await;
         })
         .detach();
+        if let Some(mode) = auto_compaction {
+            tracing::info!(?mode, "auto compaction enabled");
+            glommio::spawn_local(crate::auto_compact::run(context.clone(), mode)).detach();
+        }
     }
     let router = Rc::new(crate::grpc::router(context.clone()));
     let grpc = Rc::new(grpc);
