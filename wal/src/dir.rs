@@ -31,8 +31,9 @@ pub trait SegmentFile: Send + Sync + 'static {
     fn sync_data(&self) -> io::Result<()>;
 }
 
-/// A directory of segment files.
-pub trait SegmentDir {
+/// A directory of segment files. `Clone + Send` so the next segment can be prepared on a
+/// thread of its own.
+pub trait SegmentDir: Clone + Send + 'static {
     type File: SegmentFile;
     /// File names in the directory (not only segments).
     fn list(&self) -> io::Result<Vec<String>>;
@@ -40,6 +41,8 @@ pub trait SegmentDir {
     /// overwrites never allocate extents), and opens it.
     fn create(&self, name: &str, len: usize) -> io::Result<Self::File>;
     fn open(&self, name: &str) -> io::Result<Self::File>;
+    /// Renames `from` to `to` durably (the directory is synced).
+    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
     fn remove(&self, name: &str) -> io::Result<()>;
     /// The path errors and logs name.
     fn path(&self, name: &str) -> PathBuf;
@@ -133,6 +136,11 @@ impl SegmentDir for FileDir {
 
     fn open(&self, name: &str) -> io::Result<FsFile> {
         open_rw(&self.dir.join(name))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        std::fs::rename(self.dir.join(from), self.dir.join(to))?;
+        sync_dir(&self.dir)
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
@@ -273,6 +281,13 @@ impl SegmentDir for MemDir {
             .get(name)
             .cloned()
             .ok_or_else(|| io::ErrorKind::NotFound.into())
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let mut files = lock(&self.files);
+        let file = files.remove(from).ok_or(io::ErrorKind::NotFound)?;
+        files.insert(to.to_owned(), file);
+        Ok(())
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {

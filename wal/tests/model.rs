@@ -191,3 +191,51 @@ fn purge_keeps_max_wals_and_the_snapshot() {
     assert_eq!(rec.entries.first().map(|e| e.index), Some(151));
     assert_eq!(rec.last_index(), 200);
 }
+
+/// Once the active segment is half full the next one is prepared (zero-filled) on a thread
+/// under a temporary name; rotation renames it instead of filling a segment on the caller's
+/// thread, and a reopen removes a prepared file left behind.
+#[test]
+fn rotation_renames_the_segment_prepared_in_the_background() {
+    use ringkv_wal::SegmentDir as _;
+    let dir = MemDir::new();
+    let (mut log, _) = Log::open(dir.clone(), options()).unwrap();
+    let e = |index| Entry {
+        index,
+        term: 1,
+        data: vec![7; 300],
+    };
+    let tmp_files = |dir: &MemDir| {
+        let mut names = dir.list().unwrap();
+        names.retain(|n| n.ends_with(".tmp"));
+        names
+    };
+    // 16 records of ~320 bytes: past half of the first 8 KiB segment, short of its end.
+    for index in 1..=16 {
+        log.append_entries(&[e(index)]).unwrap();
+    }
+    assert_eq!(log.segment_names().len(), 1);
+    // The preparing thread finishes on its own; wait for it, boundedly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tmp_files(&dir).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no segment prepared");
+        std::thread::yield_now();
+    }
+    let mut index = 17;
+    let segments = log.segment_names().len();
+    while log.segment_names().len() == segments {
+        log.append_entries(&[e(index)]).unwrap();
+        index += 1;
+    }
+    assert!(
+        tmp_files(&dir).is_empty(),
+        "the prepared segment was renamed into place"
+    );
+    log.sync().unwrap();
+    let (_, rec) = Log::open(dir.clone(), options()).unwrap();
+    assert_eq!(rec.last_index(), index - 1);
+    assert!(
+        tmp_files(&dir).is_empty(),
+        "reopening clears prepared files"
+    );
+}
