@@ -128,15 +128,16 @@ fn serve_options(config: &ServerConfig) -> ServeOptions {
     ServeOptions {
         name: config.name.clone(),
         data_dir: config.data_dir.clone(),
-        listen_client_hosts: config
+        listen_clients: config
             .listen_client_urls
             .iter()
             .map(|url| {
                 let host = url.host_str().unwrap_or_default();
                 let port = url.port_or_known_default().unwrap_or(2379);
-                format!("{host}:{port}")
+                (format!("{host}:{port}"), url.scheme() == "https")
             })
             .collect(),
+        client_tls: config.client_tls(),
         cores: config.cores,
         initial_cluster: config
             .initial_cluster

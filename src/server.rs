@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ringkv_net::tls::{TlsAcceptor, TlsFiles};
 use ringkv_store::mvcc::{Mvcc, MvccError};
 
 use crate::apply::Applier;
@@ -13,7 +14,7 @@ use crate::auto_compact::AutoCompaction;
 use crate::datadir::{DataDir, DataDirError};
 use crate::lease::Lessor;
 use crate::raft::{self, ConfigError, RaftConfig};
-use crate::runtime::{self, RaftCore, RuntimeConfig, RuntimeError};
+use crate::runtime::{self, ClientListener, RaftCore, RuntimeConfig, RuntimeError};
 use crate::service::{Context, Identity, Limits, Node};
 use crate::store_jobs::{CompactionPace, StoreJobs};
 use crate::watch::WatchHub;
@@ -23,8 +24,11 @@ use crate::watch::WatchHub;
 pub struct ServeOptions {
     pub name: String,
     pub data_dir: PathBuf,
-    /// `host:port` of each `--listen-client-urls` entry.
-    pub listen_client_hosts: Vec<String>,
+    /// `host:port` of each `--listen-client-urls` entry, and whether it is `https`.
+    pub listen_clients: Vec<(String, bool)>,
+    /// `--cert-file`, `--key-file` and, with `--client-cert-auth`, `--trusted-ca-file`:
+    /// what the `https` client URLs serve with.
+    pub client_tls: Option<TlsFiles>,
     pub cores: usize,
     /// `--initial-cluster` as (name, peer URL) pairs, and `--initial-cluster-token`.
     pub initial_cluster: Vec<(String, String)>,
@@ -63,6 +67,8 @@ pub enum ServeError {
     },
     #[error("cannot open the store {path}: {source}")]
     Store { path: PathBuf, source: MvccError },
+    #[error(transparent)]
+    Tls(ringkv_net::tls::TlsError),
     #[error("cannot start the store jobs thread: {0}")]
     StoreJobs(std::io::Error),
 
@@ -81,11 +87,22 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         cores = options.cores,
         "starting a ringkv server"
     );
-    let client_addrs = options
-        .listen_client_hosts
+    let tls = match &options.client_tls {
+        Some(files) => Some(TlsAcceptor::from(
+            ringkv_net::tls::server_config(files).map_err(ServeError::Tls)?,
+        )),
+        None => None,
+    };
+    let clients = options
+        .listen_clients
         .iter()
-        .map(|host| resolve(host))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|(host, https)| {
+            Ok(ClientListener {
+                addr: resolve(host)?,
+                tls: if *https { tls.clone() } else { None },
+            })
+        })
+        .collect::<Result<Vec<_>, ServeError>>()?;
     let data_dir = DataDir::open(&options.data_dir)?;
     let wal_dir = match &options.wal_dir {
         Some(dir) => {
@@ -158,7 +175,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
     runtime::run(
         RuntimeConfig {
             cores: options.cores,
-            client_addrs,
+            clients,
             grpc: options.grpc,
         },
         context,

@@ -24,6 +24,10 @@
 //!   auto-compaction-mode "bogus". See 'etcd --help'.`, exit 1.
 //! - `etcd --auto-compaction-retention=abc`: `<ts> C | etcdmain: error parsing
 //!   CompactionRetention: time: invalid duration "abc"`, exit 1.
+//! - `etcd --listen-client-urls https://127.0.0.1:23791 --advertise-client-urls …` without
+//!   `--cert-file`/`--key-file`: `{"level":"fatal",…,"msg":"discovery failed","error":"TLS
+//!   key/cert (--cert-file, --key-file) must be provided for client url
+//!   https://127.0.0.1:23791 with HTTPS scheme"}`, exit 1.
 //! - `etcd --bogus-flag 1`: stderr `flag provided but not defined: -bogus-flag` then the usage
 //!   head, exit 2.
 //! - `etcd --config-file <missing>`: `… E | etcdmain: error verifying flags, open <path>: no such
@@ -154,6 +158,20 @@ fn auto_compaction_flags_are_checked_as_etcd() {
     assert_eq!(
         fatal_error(&out),
         "error parsing CompactionRetention: time: invalid duration \"abc\""
+    );
+}
+
+#[test]
+fn https_client_urls_need_a_certificate() {
+    let url = "https://127.0.0.1:23791";
+    let out = ringkv(
+        &["--listen-client-urls", url, "--advertise-client-urls", url],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        fatal_error(&out),
+        "TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:23791 with HTTPS scheme"
     );
 }
 

@@ -10,7 +10,7 @@
 //! `codec` (bytes ↔ frames), `proto` (stream states, flow control, flood limits), `grpc`
 //! (status codes, message framing, metadata), `server` (the connection driver and call
 //! dispatch, on glommio); `http1`
-//! and `sniff` serve the HTTP/1.1 side of the same port.
+//! and `sniff` serve the HTTP/1.1 side of the same port; `tls` wraps either in TLS.
 
 pub mod codec;
 pub mod frame;
@@ -20,3 +20,4 @@ pub mod http1;
 pub mod proto;
 pub mod server;
 pub mod sniff;
+pub mod tls;

@@ -75,6 +75,15 @@ pub enum StartupError {
     BindNotIp { url: String },
     #[error("unknown auto-compaction-mode \"{mode}\"")]
     UnknownCompactionMode { mode: String },
+    #[error(
+        "TLS key/cert (--cert-file, --key-file) must be provided for client url {url} with HTTPS scheme"
+    )]
+    ClientTlsMissing { url: String },
+    /// ringkv's own: etcd would verify client certificates against the system roots.
+    #[error(
+        "ringkv: --client-cert-auth needs --trusted-ca-file (the CA that signs client certificates)"
+    )]
+    ClientCaMissing,
     #[error("error parsing CompactionRetention: {reason}")]
     CompactionRetention { reason: String },
     #[error("unknown logger option \"{logger}\"")]
@@ -134,6 +143,8 @@ impl StartupError {
             | NameNotInCluster { .. }
             | AdvertisedPeerMismatch { .. }
             | CompactionRetention { .. }
+            | ClientTlsMissing { .. }
+            | ClientCaMissing
             | NotSupportedYet { .. } => Stage::Fatal,
         }
     }

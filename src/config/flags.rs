@@ -489,7 +489,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "",
         Str,
         Security,
-        TLS,
+        Yes,
         "TLS certificate for the client listener.",
     ),
     flag(
@@ -497,7 +497,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "",
         Str,
         Security,
-        TLS,
+        Yes,
         "TLS key for the client listener.",
     ),
     flag(
@@ -521,7 +521,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "false",
         Bool,
         Security,
-        TLS,
+        Yes,
         "Require client certificates.",
     ),
     flag(
@@ -545,7 +545,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "",
         Str,
         Security,
-        TLS,
+        Yes,
         "CA bundle trusted for client certificates.",
     ),
     flag(

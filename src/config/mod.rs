@@ -330,6 +330,20 @@ impl ServerConfig {
         .map_err(|reason| StartupError::CompactionRetention { reason })
     }
 
+    /// What `https` client URLs serve with: `--cert-file` and `--key-file`, and the CA
+    /// bundle clients must be signed by (`--trusted-ca-file`, which etcd also enforces
+    /// without `--client-cert-auth`). `None` when neither certificate nor key is set.
+    pub fn client_tls(&self) -> Option<ringkv_net::tls::TlsFiles> {
+        if self.cert_file.is_none() && self.key_file.is_none() {
+            return None;
+        }
+        Some(ringkv_net::tls::TlsFiles {
+            cert: self.cert_file.clone().unwrap_or_default(),
+            key: self.key_file.clone().unwrap_or_default(),
+            client_ca: self.trusted_ca_file.clone(),
+        })
+    }
+
     /// The limits the services check requests against.
     pub fn limits(&self) -> Limits {
         Limits {

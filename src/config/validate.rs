@@ -36,6 +36,17 @@ pub fn build(raw: &RawSettings, from_command_line: bool) -> Result<ServerConfig,
     check_supported(raw, &config)?;
     // etcd parses the retention when the server starts, after every flag check.
     config.auto_compaction()?;
+    if config.client_tls().is_none()
+        && let Some(url) = config
+            .listen_client_urls
+            .iter()
+            .find(|u| u.scheme() == "https")
+    {
+        return Err(StartupError::ClientTlsMissing { url: url_text(url) });
+    }
+    if config.client_cert_auth && config.trusted_ca_file.is_none() {
+        return Err(StartupError::ClientCaMissing);
+    }
     Ok(config)
 }
 
@@ -191,18 +202,24 @@ fn check_supported(raw: &RawSettings, config: &ServerConfig) -> Result<(), Start
             }
         }
     }
-    for (flag, urls) in [
-        ("listen-client-urls", &config.listen_client_urls),
-        ("advertise-client-urls", &config.advertise_client_urls),
-        ("listen-peer-urls", &config.listen_peer_urls),
+    // Client URLs may be https (`--cert-file`/`--key-file`); peer TLS comes with clustering.
+    for (flag, urls, peer) in [
+        ("listen-client-urls", &config.listen_client_urls, false),
+        (
+            "advertise-client-urls",
+            &config.advertise_client_urls,
+            false,
+        ),
+        ("listen-peer-urls", &config.listen_peer_urls, true),
         (
             "initial-advertise-peer-urls",
             &config.initial_advertise_peer_urls,
+            true,
         ),
     ] {
         for url in urls {
             match url.scheme() {
-                "https" => return Err(refuse(flag, "TLS")),
+                "https" if peer => return Err(refuse(flag, "peer TLS")),
                 "unix" | "unixs" => return Err(refuse(flag, "unix sockets")),
                 _ => {}
             }
@@ -210,7 +227,7 @@ fn check_supported(raw: &RawSettings, config: &ServerConfig) -> Result<(), Start
     }
     for (_, url) in &config.initial_cluster {
         match url.scheme() {
-            "https" => return Err(refuse("initial-cluster", "TLS")),
+            "https" => return Err(refuse("initial-cluster", "peer TLS")),
             "unix" | "unixs" => return Err(refuse("initial-cluster", "unix sockets")),
             _ => {}
         }

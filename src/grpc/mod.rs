@@ -9,7 +9,7 @@ use std::future::Future;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use glommio::net::TcpStream;
+use futures_lite::{AsyncRead, AsyncWrite};
 use prost::Message as _;
 use ringkv_net::grpc::{Code, Metadata, Status};
 use ringkv_net::server::{Call, Responses, Router, ServerConfig, serve_connection};
@@ -362,8 +362,8 @@ fn decode<M: prost::Message + Default>(body: Bytes) -> Result<M, Status> {
 }
 
 /// Serves one HTTP/2 connection; `already_read` is what the sniffer consumed.
-pub async fn serve(
-    stream: TcpStream,
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
     already_read: Vec<u8>,
     shutdown: Shutdown,
     router: Rc<Router>,

@@ -4,8 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use futures_lite::AsyncWriteExt;
-use glommio::net::TcpStream;
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use ringkv_net::http1::{self, Head, Http1Error, Response};
 
 use std::rc::Rc;
@@ -22,7 +21,12 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// etcd's largest (a gateway request) is bounded by --max-request-bytes plus gRPC framing.
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-pub async fn serve(mut stream: TcpStream, mut buf: Vec<u8>, shutdown: Shutdown, ctx: Rc<Context>) {
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    mut buf: Vec<u8>,
+    shutdown: Shutdown,
+    ctx: Rc<Context>,
+) {
     use crate::runtime::connection::{ReadOutcome, read_more};
     loop {
         let (head, head_len) = match http1::parse_head(&buf) {
@@ -69,8 +73,8 @@ pub async fn serve(mut stream: TcpStream, mut buf: Vec<u8>, shutdown: Shutdown, 
     }
 }
 
-async fn write(
-    stream: &mut TcpStream,
+async fn write<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     response: &Response,
     keep_alive: bool,
 ) -> std::io::Result<()> {

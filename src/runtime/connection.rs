@@ -4,8 +4,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures_lite::AsyncReadExt;
-use glommio::net::TcpStream;
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 use ringkv_net::sniff::{self, Protocol};
 
 use ringkv_net::server::{Router, ServerConfig};
@@ -17,15 +16,14 @@ use crate::service::Context;
 const PREFACE_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_CHUNK: usize = 16 * 1024;
 
-pub async fn serve(
-    mut stream: TcpStream,
+/// Serves one connection, plain TCP or TLS, on this core.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     shutdown: Shutdown,
     router: Rc<Router>,
     grpc: Rc<ServerConfig>,
     ctx: Rc<Context>,
 ) {
-    // Small requests and responses dominate etcd traffic: never wait for Nagle.
-    let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(READ_CHUNK);
     let protocol = loop {
         if let Some(protocol) = sniff::detect(&buf) {
@@ -51,8 +49,8 @@ pub enum ReadOutcome {
 
 /// Appends the next bytes from `stream` to `buf`, giving up after `idle` without data or
 /// as soon as shutdown is triggered.
-pub async fn read_more(
-    stream: &mut TcpStream,
+pub async fn read_more<S: AsyncRead + Unpin>(
+    stream: &mut S,
     buf: &mut Vec<u8>,
     idle: Duration,
     shutdown: &Shutdown,

@@ -20,6 +20,7 @@ use futures_lite::AsyncReadExt;
 use glommio::net::{TcpListener, UnixStream};
 use glommio::sync::Gate;
 use glommio::{LocalExecutorBuilder, Placement};
+use ringkv_net::tls::TlsAcceptor;
 
 pub use shutdown::{Shutdown, ShutdownHandle};
 
@@ -31,16 +32,27 @@ use crate::service::Context;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the runtime needs to start serving.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RuntimeConfig {
     /// Number of executors, each pinned to one allowed CPU.
     pub cores: usize,
     /// Client addresses to listen on (port 0 picks a free port, logged at start).
-    pub client_addrs: Vec<SocketAddr>,
+    pub clients: Vec<ClientListener>,
     /// Limits and keepalive of every gRPC connection (etcd's `--grpc-keepalive-*`,
     /// `--max-concurrent-streams`, `--max-request-bytes`).
     pub grpc: ringkv_net::server::ServerConfig,
 }
+
+/// One `--listen-client-urls` entry.
+#[derive(Clone)]
+pub struct ClientListener {
+    pub addr: SocketAddr,
+    /// `https://`: connections start with a TLS handshake.
+    pub tls: Option<TlsAcceptor>,
+}
+
+/// A client that connects and does not finish its TLS handshake is dropped after this long.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the raft core needs to start the raft node (moved to core 0 at spawn).
 pub struct RaftCore {
@@ -86,18 +98,21 @@ pub fn run(config: RuntimeConfig, context: Context, raft: RaftCore) -> Result<()
     }
     let cores = config.cores;
 
-    let mut listeners: Vec<Vec<OwnedFd>> = (0..cores).map(|_| Vec::new()).collect();
-    let mut bound = Vec::with_capacity(config.client_addrs.len());
-    for &requested in &config.client_addrs {
+    let mut listeners: Vec<Vec<(OwnedFd, Option<TlsAcceptor>)>> =
+        (0..cores).map(|_| Vec::new()).collect();
+    let mut bound = Vec::with_capacity(config.clients.len());
+    for client in &config.clients {
+        let requested = client.addr;
         let bind_error = |source| RuntimeError::Bind {
             addr: requested,
             source,
         };
         let addr = listener::probe(requested).map_err(bind_error)?;
         for core_listeners in &mut listeners {
-            core_listeners.push(listener::bind_reuseport(addr).map_err(bind_error)?);
+            let fd = listener::bind_reuseport(addr).map_err(bind_error)?;
+            core_listeners.push((fd, client.tls.clone()));
         }
-        bound.push(addr);
+        bound.push((addr, client.tls.is_some()));
     }
 
     let (shutdown, wakeups) = ShutdownHandle::install(cores).map_err(RuntimeError::Signals)?;
@@ -129,8 +144,12 @@ pub fn run(config: RuntimeConfig, context: Context, raft: RaftCore) -> Result<()
                 let announce = || {
                     // The last core to start announces readiness, as etcd does once.
                     if started.fetch_add(1, Ordering::AcqRel) + 1 == cores {
-                        for addr in bound.iter() {
-                            tracing::info!(address = %addr, "serving client traffic insecurely; this is strongly discouraged!");
+                        for (addr, tls) in bound.iter() {
+                            if *tls {
+                                tracing::info!(address = %addr, "serving client traffic securely");
+                            } else {
+                                tracing::info!(address = %addr, "serving client traffic insecurely; this is strongly discouraged!");
+                            }
                         }
                         tracing::info!("ready to serve client requests");
                     }
@@ -200,7 +219,7 @@ fn executor_error(core: usize, message: String, memlock: Option<u64>) -> Runtime
 /// One core's life: (on the raft core, start the raft node), accept on every listener
 /// until shutdown, drain, then (on the raft core) stop the raft node.
 async fn serve_core(
-    listeners: Vec<OwnedFd>,
+    listeners: Vec<(OwnedFd, Option<TlsAcceptor>)>,
     wakeup: OwnedFd,
     context: Context,
     grpc: ringkv_net::server::ServerConfig,
@@ -255,11 +274,12 @@ async fn serve_core(
     let connections = Gate::new();
     let accept_loops: Vec<_> = listeners
         .into_iter()
-        .map(|fd| {
+        .map(|(fd, tls)| {
             // SAFETY: the fd is a listening TCP socket we own; ownership moves to glommio.
             let listener = unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) };
             glommio::spawn_local(accept_loop(
                 listener,
+                tls,
                 shutdown.clone(),
                 connections.clone(),
                 router.clone(),
@@ -304,6 +324,7 @@ async fn wait_for_wakeup(wakeup: OwnedFd, shutdown: Shutdown) {
 
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     shutdown: Shutdown,
     connections: Gate,
     router: Rc<ringkv_net::server::Router>,
@@ -319,13 +340,30 @@ async fn accept_loop(
         match accepted {
             None => return,
             Some(Ok(stream)) => {
-                let task = connections.spawn(connection::serve(
-                    stream,
+                // Small requests and responses dominate etcd traffic: never wait for Nagle.
+                let _ = stream.set_nodelay(true);
+                let (shutdown, router, grpc, context) = (
                     shutdown.clone(),
                     router.clone(),
                     grpc.clone(),
                     context.clone(),
-                ));
+                );
+                let tls = tls.clone();
+                let task = connections.spawn(async move {
+                    let Some(acceptor) = tls else {
+                        return connection::serve(stream, shutdown, router, grpc, context).await;
+                    };
+                    let handshake = glommio::timer::timeout(TLS_HANDSHAKE_TIMEOUT, async {
+                        Ok(acceptor.accept(stream).await)
+                    });
+                    match handshake.await {
+                        Ok(Ok(stream)) => {
+                            connection::serve(stream, shutdown, router, grpc, context).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                });
                 match task {
                     Ok(task) => {
                         task.detach();

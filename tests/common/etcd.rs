@@ -40,11 +40,22 @@ impl Target {
 
     /// As `start`, with extra flags both servers share (e.g. `--quota-backend-bytes`).
     pub fn start_with(self, data_dir: &Path, extra_args: &[&str]) -> TestServer {
+        self.start_scheme(data_dir, "http", extra_args)
+    }
+
+    /// As `start_with`, with the client URL's scheme: `https` needs the TLS flags in
+    /// `extra_args`.
+    pub fn start_scheme(self, data_dir: &Path, scheme: &str, extra_args: &[&str]) -> TestServer {
         let extra_args: Vec<String> = extra_args.iter().map(|&a| a.to_owned()).collect();
         let inner = match self {
-            Target::Etcd => Inner::Etcd(EtcdServer::start(data_dir, &extra_args)),
+            Target::Etcd => Inner::Etcd(EtcdServer::start(data_dir, scheme, &extra_args)),
             Target::Ringkv => {
                 let mut args = base_args(data_dir);
+                for arg in &mut args {
+                    if let Some(rest) = arg.strip_prefix("http://") {
+                        *arg = format!("{scheme}://{rest}");
+                    }
+                }
                 args.extend(extra_args.iter().cloned());
                 Inner::Ringkv(Server::start(&args))
             }
@@ -52,6 +63,7 @@ impl Target {
         TestServer {
             target: self,
             data_dir: data_dir.to_owned(),
+            scheme: scheme.to_owned(),
             extra_args,
             inner,
         }
@@ -68,6 +80,7 @@ enum Inner {
 pub struct TestServer {
     pub target: Target,
     pub data_dir: PathBuf,
+    scheme: String,
     extra_args: Vec<String>,
     inner: Inner,
 }
@@ -75,7 +88,7 @@ pub struct TestServer {
 impl TestServer {
     /// The client URL, e.g. `http://127.0.0.1:40123`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.client_addr())
+        format!("{}://{}", self.scheme, self.client_addr())
     }
 
     pub fn client_addr(&self) -> SocketAddr {
@@ -122,7 +135,9 @@ impl TestServer {
     pub fn restart(&mut self) {
         self.kill();
         let extra_args: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
-        let restarted = self.target.start_with(&self.data_dir, &extra_args);
+        let restarted = self
+            .target
+            .start_scheme(&self.data_dir, &self.scheme, &extra_args);
         *self = restarted;
     }
 }
@@ -139,12 +154,12 @@ pub struct EtcdServer {
 impl EtcdServer {
     /// Starts a single-member etcd on `data_dir` with fresh loopback client and peer ports and
     /// `extra_args` appended to its command line.
-    pub fn start(data_dir: &Path, extra_args: &[String]) -> EtcdServer {
+    pub fn start(data_dir: &Path, scheme: &str, extra_args: &[String]) -> EtcdServer {
         let fresh = !data_dir.join("member").exists();
         let mut failures = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
             let (client, peer) = free_port_pair();
-            match EtcdServer::try_start(data_dir, client, peer, extra_args) {
+            match EtcdServer::try_start(data_dir, scheme, client, peer, extra_args) {
                 Ok(server) => return server,
                 Err(log) if log.contains("address already in use") => {
                     // A bind failure happens before etcd writes its WAL, but make sure a retry
@@ -165,11 +180,12 @@ impl EtcdServer {
 
     fn try_start(
         data_dir: &Path,
+        scheme: &str,
         client: SocketAddr,
         peer: SocketAddr,
         extra_args: &[String],
     ) -> Result<EtcdServer, String> {
-        let client_url = format!("http://{client}");
+        let client_url = format!("{scheme}://{client}");
         let peer_url = format!("http://{peer}");
         let mut child = Command::new(ETCD_BIN)
             .env_clear()
@@ -214,6 +230,10 @@ impl EtcdServer {
                     return Err(server.log.join("\n"));
                 }
             }
+        }
+        // Over TLS the log line is the signal: the plain probe below cannot speak it.
+        if scheme == "https" {
+            return Ok(server);
         }
         while Instant::now() < deadline {
             if http_get_quiet(client, "/health").is_some_and(|body| body.contains("\"true\"")) {
