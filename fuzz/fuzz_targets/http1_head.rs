@@ -11,5 +11,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = head.path();
         let _ = head.keep_alive();
         let _ = head.content_length();
+        let _ = head.body_kind();
     }
 });

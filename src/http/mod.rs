@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use ringkv_net::http1::{self, Head, Http1Error, Response};
+use ringkv_net::http1::{self, BodyKind, ChunkedDecoder, Head, Http1Error, Response};
 
 use std::rc::Rc;
 
@@ -40,31 +40,22 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 return;
             }
         };
-        let body_len = match head.content_length() {
-            Ok(n) if n <= MAX_BODY_BYTES => n,
-            Ok(_) => {
-                let r = Response::plain_error(413, "http: request body too large");
-                let _ = write(&mut stream, &r, false).await;
+        // No route reads a body yet (the JSON gateway will); it is read to keep the
+        // connection in step.
+        let _body = match read_body(&mut stream, &mut buf, head_len, &head, &shutdown).await {
+            Ok(body) => body,
+            Err(Some(refusal)) => {
+                let _ = write(&mut stream, &refusal, false).await;
                 return;
             }
-            Err(e) => {
-                let _ = write(&mut stream, &protocol_error(&e), false).await;
-                return;
-            }
+            Err(None) => return,
         };
-        while buf.len() < head_len + body_len {
-            match read_more(&mut stream, &mut buf, IDLE_TIMEOUT, &shutdown).await {
-                ReadOutcome::Data => {}
-                ReadOutcome::Closed => return,
-            }
-        }
         let unhealthy = if head.path() == "/health" {
             unhealthy_reason(&ctx, serializable(&head)).await
         } else {
             None
         };
         let response = route(&head, unhealthy);
-        buf.drain(..head_len + body_len);
         let keep_alive = head.keep_alive() && !shutdown.is_triggered();
         if write(&mut stream, &response, keep_alive).await.is_err() || !keep_alive {
             let _ = stream.close().await;
@@ -82,13 +73,60 @@ async fn write<S: AsyncWrite + Unpin>(
     stream.flush().await
 }
 
+/// Reads the body that follows the head (the first `head_len` bytes of `buf`), fixed-length
+/// or chunked, and drops both from `buf`. `Err(Some(response))`: refuse with it and close;
+/// `Err(None)`: the client went away.
+async fn read_body<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    head_len: usize,
+    head: &Head,
+    shutdown: &Shutdown,
+) -> Result<Vec<u8>, Option<Response>> {
+    use crate::runtime::connection::{ReadOutcome, read_more};
+    match head.body_kind().map_err(|e| Some(protocol_error(&e)))? {
+        BodyKind::Length(n) if n > MAX_BODY_BYTES => {
+            Err(Some(protocol_error(&Http1Error::BodyTooLarge)))
+        }
+        BodyKind::Length(n) => {
+            while buf.len() < head_len + n {
+                if let ReadOutcome::Closed = read_more(stream, buf, IDLE_TIMEOUT, shutdown).await {
+                    return Err(None);
+                }
+            }
+            let body = buf[head_len..head_len + n].to_vec();
+            buf.drain(..head_len + n);
+            Ok(body)
+        }
+        BodyKind::Chunked => {
+            buf.drain(..head_len);
+            let mut decoder = ChunkedDecoder::new(MAX_BODY_BYTES);
+            let mut body = Vec::new();
+            loop {
+                let got = decoder
+                    .decode(buf, &mut body)
+                    .map_err(|e| Some(protocol_error(&e)))?;
+                buf.drain(..got.consumed);
+                if got.done {
+                    return Ok(body);
+                }
+                if let ReadOutcome::Closed = read_more(stream, buf, IDLE_TIMEOUT, shutdown).await {
+                    return Err(None);
+                }
+            }
+        }
+    }
+}
+
+/// Go's `net/http` answers to a request it cannot frame.
 fn protocol_error(e: &Http1Error) -> Response {
     match e {
         Http1Error::HeadTooLarge => {
             Response::plain_error(431, "431 Request Header Fields Too Large")
         }
-        Http1Error::ChunkedBody => {
-            Response::plain_error(501, "chunked request bodies are not supported")
+        Http1Error::BodyTooLarge => Response::plain_error(413, "http: request body too large"),
+        Http1Error::UnsupportedTransferEncoding => {
+            Response::plain_error(501, "Unsupported transfer encoding")
         }
         _ => Response::plain_error(400, "400 Bad Request"),
     }

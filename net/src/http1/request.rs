@@ -42,12 +42,9 @@ impl Head {
         }
     }
 
-    /// The declared body length. A chunked body is reported as an error: no front door
-    /// built so far accepts one.
+    /// The declared `Content-Length` (0 when absent); see [`Head::body_kind`] for chunked
+    /// bodies.
     pub fn content_length(&self) -> Result<usize, Http1Error> {
-        if self.header("transfer-encoding").is_some() {
-            return Err(Http1Error::ChunkedBody);
-        }
         match self.header("content-length") {
             None => Ok(0),
             Some(v) => std::str::from_utf8(v)
@@ -66,8 +63,10 @@ pub enum Http1Error {
     HeadTooLarge,
     #[error("invalid Content-Length")]
     BadContentLength,
-    #[error("chunked request bodies are not supported")]
-    ChunkedBody,
+    #[error("unsupported transfer encoding")]
+    UnsupportedTransferEncoding,
+    #[error("request body too large")]
+    BodyTooLarge,
 }
 
 /// Parses one request head from the front of `buf`.

@@ -28,7 +28,22 @@ impl Response {
     }
 
     pub fn encode(&self, keep_alive: bool) -> Bytes {
-        let mut out = BytesMut::with_capacity(128 + self.body.len());
+        self.encode_with(keep_alive, Some(self.body.len()))
+    }
+
+    /// The status line and headers of a streamed response: `Transfer-Encoding: chunked`,
+    /// the body to follow as [`super::chunk`]s and [`super::LAST_CHUNK`] (`body` unused).
+    pub fn encode_streaming_head(&self, keep_alive: bool) -> Bytes {
+        self.encode_with(keep_alive, None)
+    }
+
+    fn encode_with(&self, keep_alive: bool, length: Option<usize>) -> Bytes {
+        let body = if length.is_some() {
+            &self.body[..]
+        } else {
+            &[]
+        };
+        let mut out = BytesMut::with_capacity(128 + body.len());
         out.put_slice(b"HTTP/1.1 ");
         out.put_slice(self.status.to_string().as_bytes());
         out.put_u8(b' ');
@@ -40,12 +55,15 @@ impl Response {
             out.put_slice(value.as_bytes());
             out.put_slice(b"\r\n");
         }
-        out.put_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
+        match length {
+            Some(n) => out.put_slice(format!("Content-Length: {n}\r\n").as_bytes()),
+            None => out.put_slice(b"Transfer-Encoding: chunked\r\n"),
+        }
         if !keep_alive {
             out.put_slice(b"Connection: close\r\n");
         }
         out.put_slice(b"\r\n");
-        out.put_slice(&self.body);
+        out.put_slice(body);
         out.freeze()
     }
 }
@@ -87,5 +105,15 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"));
         assert!(text.contains("Connection: close\r\n"));
         assert!(text.ends_with("\r\n\r\n404 page not found\n"));
+    }
+
+    #[test]
+    fn a_streamed_response_is_chunked() {
+        let r = Response::new(200, "application/json", "ignored");
+        assert_eq!(
+            &r.encode_streaming_head(true)[..],
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        assert_eq!(&crate::http1::chunk(b"{}")[..], b"2\r\n{}\r\n");
     }
 }
