@@ -1,6 +1,6 @@
 //! `ringkv debug store <data-dir>`: the store file's size, page use, tree shape, MVCC
 //! position and a full structural check (every page reached once, keys in order, checksums
-//! and overflow runs as their leaves say). Read-only; refused while a server holds the file.
+//! and overflow runs as their leaves say, nodes holding long keys as whole page runs). Read-only; refused while a server holds the file.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -46,8 +46,13 @@ pub fn print(data_dir: &Path, out: &mut impl Write) -> io::Result<Verdict> {
             let t = &report.tree;
             writeln!(
                 out,
-                "  tree: {} branch, {} leaf, {} overflow pages; {} entries",
-                t.branch_pages, t.leaf_pages, t.overflow_pages, t.keys
+                "  tree: {} branch, {} leaf, {} overflow pages; {} entries; height {}; {} nodes over one page (long keys)",
+                t.branch_pages,
+                t.leaf_pages,
+                t.overflow_pages,
+                t.keys,
+                t.height,
+                t.multi_page_nodes
             )?;
             writeln!(out, "  check: ok")?;
             Ok(Verdict::Clean)
