@@ -539,7 +539,12 @@ proptest! {
                 let mut w = db.begin_write().unwrap();
                 for _ in 0..150 {
                     x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    let k = format!("k{}", (x >> 33) % 500).into_bytes();
+                    let n = (x >> 33) % 500;
+                    let mut k = format!("k{n}").into_bytes();
+                    if n % 10 == 0 {
+                        // A long key: its leaf and the branches above span several pages.
+                        k.resize(4000 + n as usize * 20, b'~');
+                    }
                     if (x >> 20) % 4 == 0 {
                         w.remove(T, &k).unwrap();
                         model.remove(&k);
