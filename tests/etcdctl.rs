@@ -35,6 +35,7 @@ for_both_targets! {
     watch_from_a_compacted_revision_is_canceled,
     interactive_watch_and_progress,
     watch_sees_each_txn_whole_while_writes_go_on,
+    long_keys_put_get_range_and_delete,
 }
 
 /// What one `etcdctl` run printed.
@@ -1150,4 +1151,100 @@ fn watch_sees_each_txn_whole_while_writes_go_on(target: Target) {
             )
         );
     }
+}
+
+/// Asserts `got == want` without printing hundreds of KiB when they differ.
+fn assert_same_text(got: &str, want: &str, what: &str) {
+    if got != want {
+        let at = got
+            .bytes()
+            .zip(want.bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
+        let near = |s: &str| {
+            s.get(at.saturating_sub(40)..(at + 40).min(s.len()))
+                .unwrap_or("")
+                .to_owned()
+        };
+        panic!(
+            "{what}: {} bytes, want {}; first difference at byte {at}: {:?} vs {:?}",
+            got.len(),
+            want.len(),
+            near(got),
+            near(want)
+        );
+    }
+}
+
+/// Keys far longer than a store page (etcd's only limit is `--max-request-bytes`): a 4 KiB
+/// key through etcdctl's arguments, a 200 KiB one through `txn` on stdin (Linux caps one
+/// argument at 128 KiB), read back singly and by prefix, one deleted; a key that makes the
+/// request larger than `--max-request-bytes` gets etcd's error.
+fn long_keys_put_get_range_and_delete(target: Target) {
+    let (_server, ctl) = start_with(target, "long-keys", &["--max-request-bytes=307200"]);
+    let four = format!("long/{}", "a".repeat(4096));
+    let two_hundred = format!("long/{}", "b".repeat(200 << 10));
+    ctl.put(&four, "four");
+    assert_eq!(
+        ctl.ok_with_stdin(&["txn"], &format!("\nput {two_hundred} two-hundred\n\n\n")),
+        "SUCCESS\n\nOK\n"
+    );
+    assert_same_text(
+        &ctl.ok(&["get", &four]),
+        &format!("{four}\nfour\n"),
+        "get 4 KiB",
+    );
+    assert_same_text(
+        &ctl.ok(&["get", "--prefix", "long/b"]),
+        &format!("{two_hundred}\ntwo-hundred\n"),
+        "get 200 KiB",
+    );
+    assert_same_text(
+        &ctl.ok(&["get", "--prefix", "long/"]),
+        &format!("{four}\nfour\n{two_hundred}\ntwo-hundred\n"),
+        "range",
+    );
+    assert_eq!(
+        ctl.json(&["get", "--prefix", "long/", "--limit=1"]),
+        json!({
+            "header": {"revision": 3},
+            "kvs": [kv(&four, "four", 2, 2, 1)],
+            "count": 2,
+            "more": true,
+        })
+    );
+    // A new version of the long key, then its deletion by exact key.
+    assert_eq!(
+        ctl.ok_with_stdin(&["txn"], &format!("\nput {two_hundred} again\n\n\n")),
+        "SUCCESS\n\nOK\n"
+    );
+    assert_eq!(
+        ctl.ok_with_stdin(&["txn"], &format!("\ndel {two_hundred}\n\n\n")),
+        "SUCCESS\n\n1\n"
+    );
+    assert_same_text(
+        &ctl.ok(&["get", "--prefix", "long/"]),
+        &format!("{four}\nfour\n"),
+        "range after delete",
+    );
+    // Its history is still there until compacted.
+    assert_same_text(
+        &ctl.ok(&["get", "--prefix", "long/b", "--rev=4"]),
+        &format!("{two_hundred}\nagain\n"),
+        "get at revision 4",
+    );
+    // 400 KiB of key: under the gRPC limit (max-request-bytes + 512 KiB), over the request limit.
+    let too_long = format!("long/{}", "c".repeat(400 << 10));
+    let out = ctl.run(&["txn"], &format!("\nput {too_long} v\n\n\n"));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Error: etcdserver: request is too large"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        ctl.json(&["get", "--prefix", "long/"]),
+        json!({"header": {"revision": 5}, "kvs": [kv(&four, "four", 2, 2, 1)], "count": 1})
+    );
 }

@@ -338,6 +338,11 @@ fn debug_store_and_wal_describe_a_stopped_member() {
         for key in ["a", "b", "c"] {
             client.put(key, "v", None).await.expect("put");
         }
+        // A key longer than a page: its leaf and the root above it span several pages.
+        client
+            .put(vec![b'l'; 20_000], "v", None)
+            .await
+            .expect("put a long key");
     });
     // A clean stop checkpoints the store, so it holds every write.
     assert!(server.stop().success());
@@ -352,8 +357,16 @@ fn debug_store_and_wal_describe_a_stopped_member() {
     let store = run(&["debug", "store", data_str]);
     let text = String::from_utf8_lossy(&store.stdout);
     assert!(store.status.success(), "{store:?}");
-    assert!(text.contains("revision 4, compact revision 0"), "{text}");
+    assert!(text.contains("revision 5, compact revision 0"), "{text}");
     assert!(text.contains("check: ok"), "{text}");
+    // The long key's leaf and the root above it span several pages.
+    let multi_page = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("tree:"))
+        .and_then(|l| l.rsplit("; ").next())
+        .and_then(|part| part.strip_suffix(" nodes over one page (long keys)"))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(multi_page.is_some_and(|n| n >= 1), "{text}");
     let wal = run(&["debug", "wal", data_str]);
     assert!(wal.status.success(), "{wal:?}");
 

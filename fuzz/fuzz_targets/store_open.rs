@@ -22,7 +22,8 @@ fn temp_path() -> std::path::PathBuf {
     ))
 }
 
-/// A small valid store: a few hundred keys over two durable commits, one overflow value.
+/// A small valid store: a few hundred keys over two durable commits, one overflow value, and
+/// two long keys, so nodes spanning several pages are in the file to damage.
 fn valid_file() -> &'static [u8] {
     static FILE: OnceLock<Vec<u8>> = OnceLock::new();
     FILE.get_or_init(|| {
@@ -36,6 +37,8 @@ fn valid_file() -> &'static [u8] {
                     w.insert(Table::DEFAULT, format!("key{i:04}").as_bytes(), &v).expect("insert");
                 }
                 w.insert(Table::DEFAULT, b"big", &[5u8; 9000]).expect("insert");
+                w.insert(Table::DEFAULT, &[b'l'; 9000], b"long").expect("insert");
+                w.insert(Table::DEFAULT, &[b'm'; 5000], b"longer").expect("insert");
                 w.commit(true).expect("commit");
             }
         }

@@ -1,8 +1,8 @@
 //! `ringkv debug store <data-dir>` and `ringkv debug db <file>`: a store file's size, page
 //! use, tree shape, MVCC position and a full structural check (every page reached once, keys
-//! in order, checksums and overflow runs as their leaves say); on request every page run
-//! (`--pages`) and the live keys at a revision (`--keys --rev N --prefix P`). Read-only;
-//! refused while a server holds the file.
+//! in order, checksums and overflow runs as their leaves say, nodes holding long keys as
+//! whole page runs); on request every page run (`--pages`) and the live keys at a revision
+//! (`--keys --rev N --prefix P`). Read-only; refused while a server holds the file.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -55,8 +55,13 @@ pub fn print(path: &Path, listing: &Listing, out: &mut impl Write) -> io::Result
             let t = &report.tree;
             writeln!(
                 out,
-                "  tree: {} branch, {} leaf, {} overflow pages; {} entries",
-                t.branch_pages, t.leaf_pages, t.overflow_pages, t.keys
+                "  tree: {} branch, {} leaf, {} overflow pages; {} entries; height {}; {} nodes over one page (long keys)",
+                t.branch_pages,
+                t.leaf_pages,
+                t.overflow_pages,
+                t.keys,
+                t.height,
+                t.multi_page_nodes
             )?;
             writeln!(out, "  check: ok")?;
         }

@@ -15,12 +15,12 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use crate::btree::check::{Checker, RawPages, TreeStats};
 use crate::btree::mutator::PageSource;
 use crate::btree::node::Child;
-use crate::btree::page_view::{NodeView, PageView, TreeSource};
+use crate::btree::page_view::{NodeView, PageView, TreeSource, run_pages};
 use crate::error::{Error, Result};
 use crate::page_store::file::DbFile;
 use crate::page_store::freelist::Freelist;
 use crate::page_store::mapping::{Mapping, reservation_for};
-use crate::page_store::meta::{Meta, TABLES};
+use crate::page_store::meta::{Meta, TABLES, VERSION};
 use crate::page_store::page::{
     FIRST_DATA_PAGE, HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, TxId, pages_for, verify,
 };
@@ -52,7 +52,10 @@ impl RawPages for Snapshot {
 
 impl PageSource for Snapshot {
     fn page(&self, id: PageId) -> Result<PageView<'_>> {
-        PageView::new(self.run(id, 1)?, id)
+        // A node holding a long key spans several pages: its first page's header says how
+        // many, and the map bounds the run, so a corrupt count is an error, not a wild read.
+        let n = run_pages(self.run(id, 1)?, id)?;
+        PageView::new(self.run(id, n)?, id)
     }
 }
 
@@ -161,8 +164,9 @@ impl Db {
             len = 2 * PAGE_SIZE as u64;
         }
         let file_pages = len / PAGE_SIZE as u64;
-        let m0 = Meta::decode(&file.read_page(0)?, 0, file_pages);
-        let m1 = Meta::decode(&file.read_page(1)?, 1, file_pages);
+        let pages = [file.read_page(0)?, file.read_page(1)?];
+        let m0 = Meta::decode(&pages[0], 0, file_pages);
+        let m1 = Meta::decode(&pages[1], 1, file_pages);
         let meta = match (m0, m1) {
             (Ok(a), Ok(b)) => {
                 if b.txid > a.txid {
@@ -174,6 +178,17 @@ impl Db {
             (Ok(a), Err(_)) => a,
             (Err(_), Ok(b)) => b,
             (Err(e0), Err(e1)) => {
+                // An intact meta of another format version is not damage: say which it is.
+                let other = (0..2).find_map(|slot| {
+                    Meta::version_of(&pages[slot], slot as PageId).filter(|&v| v != VERSION)
+                });
+                if let Some(found) = other {
+                    return Err(Error::UnsupportedVersion {
+                        path: file.path.clone(),
+                        found,
+                        supported: VERSION,
+                    });
+                }
                 return Err(Error::NoValidMeta {
                     path: file.path.clone(),
                     meta0: e0.to_string(),

@@ -23,6 +23,14 @@ pub enum Error {
         meta0: String,
         meta1: String,
     },
+    #[error(
+        "store file {path} has format version {found}; this build reads only version {supported}"
+    )]
+    UnsupportedVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error("corrupt page {page}: {reason}")]
     Corrupt { page: PageId, reason: &'static str },
     #[error("key of {len} bytes exceeds the limit of {max}")]

@@ -317,9 +317,9 @@ impl<'db> WriteTxn<'db> {
                 Some(Child::Dirty(i)) => {
                     let state = &mut *self.state;
                     let allocated = &mut self.allocated;
-                    let mut alloc = || {
-                        let id = allocate_run(state, 1);
-                        allocated.push((id, 1));
+                    let mut alloc = |n| {
+                        let id = allocate_run(state, n);
+                        allocated.push((id, n));
                         id
                     };
                     self.dirty.write_out(i, &mut alloc, &mut out)

@@ -19,8 +19,13 @@ fn value(len: usize, seed: u32) -> Vec<u8> {
     (0..len).map(|i| (seed as usize + i) as u8).collect()
 }
 
+/// Every 997th key is 9 KB long, so some nodes span several pages and must move whole.
 fn key(i: u32) -> Vec<u8> {
-    format!("key/{:08}", i.wrapping_mul(2_654_435_761) % 1_000_000).into_bytes()
+    let mut k = format!("key/{:08}", i.wrapping_mul(2_654_435_761) % 1_000_000).into_bytes();
+    if i.is_multiple_of(997) {
+        k.resize(9_000, b'~');
+    }
+    k
 }
 
 /// Values are mostly small, every 500th one an overflow run of a few pages.

@@ -35,8 +35,8 @@ pub fn check_put(r: &PutRequest) -> Result<(), EtcdError> {
     if r.ignore_lease && r.lease != 0 {
         return Err(EtcdError::LeaseProvided);
     }
-    // Our store's key limit is below etcd's (its request size); refuse here, before raft,
-    // so a Txn never fails halfway through its writes.
+    // The store refuses keys over 256 MiB, which only a --max-request-bytes above that lets
+    // through; refuse here, before raft, so a Txn never fails halfway through its writes.
     if !ringkv_store::mvcc::key::fits(&r.key) {
         return Err(EtcdError::RequestTooLarge);
     }

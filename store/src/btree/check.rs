@@ -1,12 +1,13 @@
 //! Structural verification of one tree, as `bbolt check` does: every page's checksum and
-//! header, key order within and across pages (each key inside the bounds its parent gives),
-//! all leaves at one depth, overflow runs well formed, and no page reachable twice. The caller
-//! adds the freelist and the metas and checks that together they cover the file exactly.
+//! header (a node spanning several pages as its whole run), key order within and across pages
+//! (each key inside the bounds its parent gives), all leaves at one depth, overflow runs well
+//! formed, and no page reachable twice. The caller adds the freelist and the metas and checks
+//! that together they cover the file exactly.
 
 use std::collections::BTreeSet;
 
 use super::node::Child;
-use super::page_view::{NodeView, PageView, ValueRef};
+use super::page_view::{NodeView, PageView, ValueRef, run_pages};
 use crate::error::{Error, Result};
 use crate::page_store::page::{HEADER_LEN, Header, PageId, PageKind, pages_for, verify};
 
@@ -22,6 +23,10 @@ pub struct TreeStats {
     pub leaf_pages: u64,
     pub overflow_pages: u64,
     pub keys: u64,
+    /// Branch and leaf nodes spanning more than one page (they hold long keys).
+    pub multi_page_nodes: u64,
+    /// Levels of the tallest tree checked (a lone root leaf is 1).
+    pub height: u64,
 }
 
 pub struct Checker<'a, P: RawPages> {
@@ -63,10 +68,17 @@ impl<'a, P: RawPages> Checker<'a, P> {
         if depth > 64 {
             return Err(Error::corrupt(id, "tree deeper than 64 levels"));
         }
-        self.claim(id)?;
-        let run = self.pages.run(id, 1)?;
+        let pages = run_pages(self.pages.run(id, 1)?, id)?;
+        let run = self.pages.run(id, pages)?;
         verify(run, id)?;
         let view = NodeView::Page(PageView::new(run, id)?);
+        for p in id..id + pages {
+            self.claim(p)?;
+        }
+        if pages > 1 {
+            self.stats.multi_page_nodes += 1;
+        }
+        self.stats.height = self.stats.height.max(depth as u64 + 1);
         let n = view.len();
         let in_bounds = |k: &[u8]| lower.is_none_or(|l| k >= l) && upper.is_none_or(|u| k < u);
         let mut prev: Option<&[u8]> = None;
@@ -93,7 +105,7 @@ impl<'a, P: RawPages> Checker<'a, P> {
                 }
                 Some(_) => {}
             }
-            self.stats.leaf_pages += 1;
+            self.stats.leaf_pages += pages;
             self.stats.keys += n as u64;
             for i in 0..n {
                 if let ValueRef::Overflow { page, len } = view.value(i)? {
@@ -101,7 +113,7 @@ impl<'a, P: RawPages> Checker<'a, P> {
                 }
             }
         } else {
-            self.stats.branch_pages += 1;
+            self.stats.branch_pages += pages;
             for i in 0..n {
                 let lo = if i == 0 { lower } else { Some(view.key(i)?) };
                 let hi = if i + 1 < n {

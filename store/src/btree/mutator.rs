@@ -5,6 +5,12 @@
 //! overflowed it was appended at its end, keeps the left page 90% full (etcd fills its
 //! sequentially written bbolt buckets to 90% for the same reason); one that shrinks under a
 //! quarter page merges with a sibling (and re-splits if the two do not fit in one page).
+//!
+//! Long keys: a leaf splits down to one entry per piece, but a branch keeps at least two
+//! children per piece and one of fewer than four is not split at all (bbolt's
+//! `minKeysPerPage`); otherwise a long separator would split every level into one-child
+//! branches and the tree would grow a level per insert. A node that stays over a page is
+//! written as a run of several pages.
 
 use super::node::{Child, Node, Value};
 use super::page_view::{NodeView, PageView, ValueRef};
@@ -55,8 +61,9 @@ impl Dirty {
         match child {
             Child::Dirty(i) => Ok(i),
             Child::Page(id) => {
-                let node = pages.page(id)?.to_node()?;
-                self.freed.push(id);
+                let page = pages.page(id)?;
+                let node = page.to_node()?;
+                self.freed.extend(id..id + page.pages());
                 Ok(self.push(node))
             }
         }
@@ -100,16 +107,20 @@ impl Dirty {
             Some(c) => self.touch(pages, c)?,
         };
         *root = Some(Child::Dirty(r));
-        let (old, splits) = self.insert_at(pages, r, key, value)?;
-        if !splits.is_empty() {
+        let (old, mut splits) = self.insert_at(pages, r, key, value)?;
+        let mut top = r;
+        // A new root over long keys may itself be too big: grow until it fits or cannot split.
+        while !splits.is_empty() {
             let mut keys = vec![Vec::new()];
-            let mut children = vec![Child::Dirty(r)];
+            let mut children = vec![Child::Dirty(top)];
             for (k, n) in splits {
                 keys.push(k);
                 children.push(Child::Dirty(n));
             }
-            *root = Some(Child::Dirty(self.push(Node::Branch { keys, children })));
+            top = self.push(Node::Branch { keys, children });
+            splits = self.split_if_needed(top, Split::Balanced);
         }
+        *root = Some(Child::Dirty(top));
         Ok(old)
     }
 
@@ -158,13 +169,16 @@ impl Dirty {
     /// their separator keys, in order.
     fn split_if_needed(&mut self, idx: usize, split: Split) -> Splits {
         let node = &self.nodes[idx];
-        if node.size() <= PAGE_SIZE || node.len() < 2 {
+        // Entries each piece keeps at least.
+        let min = min_entries(node);
+        if node.size() <= PAGE_SIZE || node.len() < 2 * min {
             return Vec::new();
         }
         let sizes: Vec<usize> = (0..node.len()).map(|i| node.entry_size(i)).collect();
         let total: usize = sizes.iter().sum();
         let header = node.size() - total;
-        let last = sizes.len() - 1;
+        // Split points that leave both pieces `min` entries.
+        let (first, last) = (min, sizes.len() - min);
         let best = match split {
             // Fill the left page and carry the rest right: appended keys never come back to
             // the left page, so a balanced split would leave every page half empty.
@@ -172,17 +186,17 @@ impl Dirty {
                 let mut left = header;
                 sizes
                     .iter()
-                    .take(last)
                     .take_while(|&&size| {
                         left += size;
                         left <= APPEND_FILL
                     })
                     .count()
-                    .max(1)
+                    .clamp(first, last)
             }
             Split::Balanced => {
-                let (mut best, mut best_max, mut left) = (1, usize::MAX, 0);
-                for (s, size) in sizes.iter().enumerate().take(last) {
+                let (mut best, mut best_max) = (first, usize::MAX);
+                let mut left: usize = sizes[..first - 1].iter().sum();
+                for (s, size) in sizes.iter().enumerate().take(last).skip(first - 1) {
                     left += size;
                     let worst = left.max(total - left);
                     if worst < best_max {
@@ -243,7 +257,12 @@ impl Dirty {
             Node::Branch { .. } => {
                 let (pos, c) = self.descend(pages, idx, key)?;
                 let old = self.remove_at(pages, c, key)?;
-                if old.is_some() && self.nodes[c].size() < PAGE_SIZE / 4 {
+                let child = &self.nodes[c];
+                // A branch left with one child is merged whatever its size: a long key 0
+                // must not keep a useless level alive.
+                if old.is_some()
+                    && (child.size() < PAGE_SIZE / 4 || child.len() < min_entries(child))
+                {
                     self.rebalance(pages, idx, pos)?;
                 }
                 Ok(old)
@@ -369,8 +388,9 @@ impl Dirty {
             ));
         }
         let mut me = child;
+        // A node's run (several pages when it holds a long key) moves if any of it is above.
         if let Child::Page(id) = child
-            && id >= walk.target
+            && id + pages.page(id)?.pages() > walk.target
         {
             me = Child::Dirty(self.touch(pages, child)?);
             *walk.budget = walk.budget.saturating_sub(1);
@@ -413,11 +433,12 @@ impl Dirty {
         Ok((me, None))
     }
 
-    /// Assigns pages to the dirty subtree under `idx`, children first, and encodes it.
+    /// Assigns page runs (`alloc(n)`: `n` contiguous pages) to the dirty subtree under `idx`,
+    /// children first, and encodes it.
     pub fn write_out(
         &mut self,
         idx: usize,
-        alloc: &mut impl FnMut() -> PageId,
+        alloc: &mut impl FnMut(u64) -> PageId,
         out: &mut Vec<(PageId, Vec<u8>)>,
     ) -> PageId {
         let dirty_children: Vec<(usize, usize)> = match &self.nodes[idx] {
@@ -435,8 +456,14 @@ impl Dirty {
             let id = self.write_out(i, alloc, out);
             self.set_child(idx, pos, Child::Page(id));
         }
-        let id = alloc();
+        let id = alloc(self.nodes[idx].pages());
         out.push((id, self.nodes[idx].encode(id)));
         id
     }
+}
+
+/// The fewest entries a piece of a split keeps: a leaf may hold one (long) key alone, a branch
+/// needs two children to be worth a level.
+fn min_entries(node: &Node) -> usize {
+    if node.is_leaf() { 1 } else { 2 }
 }

@@ -2,23 +2,34 @@
 //! touches a page (copy-on-write), encoded back into a fresh page at commit. Also the on-page
 //! layout of branch and leaf pages, which `page_view.rs` reads without copying.
 //!
-//! Layout after the page header: `count` little-endian u16 offsets, then the entries.
-//! Leaf entry: `flags(1) key_len(2) value_len(4) key value` where `flags & 1` means the value
+//! Layout after the page header: `count` little-endian u32 offsets (from the start of the
+//! run), then the entries.
+//! Leaf entry: `flags(1) key_len(4) value_len(4) key value` where `flags & 1` means the value
 //! lives in an overflow run and the 8 value bytes are its first page id.
-//! Branch entry: `key_len(2) child(8) key`. A branch's key `i` is a lower bound of child `i`'s
+//! Branch entry: `key_len(4) child(8) key`. A branch's key `i` is a lower bound of child `i`'s
 //! keys (key 0 is not consulted: child 0 takes everything below key 1).
+//!
+//! A node that does not fit one page (a long key) is written to a run of contiguous pages, as
+//! bbolt does: the header's `extra` counts the pages after the first and the crc covers the
+//! run. Only a one-entry leaf or a branch of two or three children can be that large (see
+//! `mutator.rs`); keys stay plain slices of the map either way.
 
-use crate::page_store::page::{HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, seal};
+use crate::page_store::page::{HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, pages_for, seal};
 
-/// Longest key: small enough that any two entries fit in a page, so a split always succeeds.
-pub const MAX_KEY_LEN: usize = 1000;
+/// Longest key. A node holds at most three keys over a page, so with this bound every offset
+/// of a node's run fits the u32 fields.
+pub const MAX_KEY_LEN: usize = MAX_VALUE_LEN;
 /// Longer values go to an overflow run of their own pages.
 pub const MAX_INLINE_VALUE: usize = 1000;
 /// Longest value (an overflow run's length is a u32 in its header).
 pub const MAX_VALUE_LEN: usize = 256 << 20;
 
-pub const LEAF_ENTRY_OVERHEAD: usize = 2 + 7;
-pub const BRANCH_ENTRY_OVERHEAD: usize = 2 + 10;
+/// Offset slot plus `flags key_len value_len`.
+pub const LEAF_ENTRY_OVERHEAD: usize = 4 + 9;
+/// Offset slot plus `key_len child`.
+pub const BRANCH_ENTRY_OVERHEAD: usize = 4 + 12;
+/// Bytes of an offset slot.
+pub const SLOT_LEN: usize = 4;
 pub const FLAG_OVERFLOW: u8 = 1;
 
 /// A value as stored in a leaf.
@@ -88,6 +99,15 @@ impl Node {
         HEADER_LEN + (0..self.len()).map(|i| self.entry_size(i)).sum::<usize>()
     }
 
+    /// Pages of the run this node encodes to.
+    pub fn pages(&self) -> u64 {
+        pages_for(self.size() - HEADER_LEN)
+    }
+
+    pub fn is_leaf(&self) -> bool {
+        matches!(self, Node::Leaf { .. })
+    }
+
     /// Splits off entries `[at..]` into a new node of the same kind.
     pub fn split_off(&mut self, at: usize) -> Node {
         match self {
@@ -102,10 +122,11 @@ impl Node {
         }
     }
 
-    /// Encodes into a page with id `id`. Every child must already be a page (the commit writes
-    /// children before parents).
+    /// Encodes into a run of [`Node::pages`] pages starting at `id`. Every child must already
+    /// be a page (the commit writes children before parents).
     pub fn encode(&self, id: PageId) -> Vec<u8> {
-        let mut page = vec![0u8; PAGE_SIZE];
+        let pages = self.pages();
+        let mut page = vec![0u8; pages as usize * PAGE_SIZE];
         let kind = match self {
             Node::Leaf { .. } => PageKind::Leaf,
             Node::Branch { .. } => PageKind::Branch,
@@ -114,13 +135,15 @@ impl Node {
             kind,
             id,
             count: self.len() as u32,
-            extra: 0,
+            // The size bound makes the run far shorter than 2^32 pages.
+            extra: (pages - 1) as u32,
         }
         .encode(&mut page);
-        let mut at = HEADER_LEN + 2 * self.len();
+        let mut at = HEADER_LEN + SLOT_LEN * self.len();
         for i in 0..self.len() {
-            let slot = HEADER_LEN + 2 * i;
-            page[slot..slot + 2].copy_from_slice(&(at as u16).to_le_bytes());
+            let slot = HEADER_LEN + SLOT_LEN * i;
+            // MAX_KEY_LEN keeps every offset and length of a node below 2^32.
+            page[slot..slot + SLOT_LEN].copy_from_slice(&(at as u32).to_le_bytes());
             let mut put = |b: &[u8]| {
                 page[at..at + b.len()].copy_from_slice(b);
                 at += b.len();
@@ -134,7 +157,7 @@ impl Node {
                         }
                     };
                     put(&[flags]);
-                    put(&(keys[i].len() as u16).to_le_bytes());
+                    put(&(keys[i].len() as u32).to_le_bytes());
                     put(&len.to_le_bytes());
                     put(&keys[i]);
                     put(&bytes);
@@ -145,7 +168,7 @@ impl Node {
                         // The commit resolves every dirty child before encoding its parent.
                         Child::Dirty(_) => unreachable!("dirty child encoded before its parent"),
                     };
-                    put(&(keys[i].len() as u16).to_le_bytes());
+                    put(&(keys[i].len() as u32).to_le_bytes());
                     put(&child.to_le_bytes());
                     put(&keys[i]);
                 }

@@ -1,13 +1,18 @@
 //! Reading branch and leaf pages in place, straight from the map: every accessor is bounds
-//! checked and turns a bad offset into an error naming the page, so a corrupt file can never
-//! make a reader panic. [`NodeView`] puts a page and a write transaction's dirty node behind
+//! checked (against the node's whole run when it spans several pages) and turns a bad offset
+//! into an error naming the page, so a corrupt file can never make a reader panic. [`NodeView`] puts a page and a write transaction's dirty node behind
 //! one interface, so lookups and the cursor are written once for readers and the writer.
 
-use super::node::{BRANCH_ENTRY_OVERHEAD, Child, FLAG_OVERFLOW, Node, Value};
+use super::node::{Child, FLAG_OVERFLOW, Node, SLOT_LEN, Value};
 use crate::error::{Error, Result};
 use crate::page_store::page::{
-    HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, read_u16, read_u32, read_u64,
+    HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, read_u32, read_u64,
 };
+
+/// Bytes of a leaf entry before its key: `flags(1) key_len(4) value_len(4)`.
+const LEAF_FIXED: usize = 9;
+/// Bytes of a branch entry before its key: `key_len(4) child(8)`.
+const BRANCH_FIXED: usize = 12;
 
 /// A value as found in a leaf, before an overflow run is followed.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +31,8 @@ pub struct PageView<'a> {
 }
 
 impl<'a> PageView<'a> {
+    /// Views the node whose run starts `bytes`; `bytes` must hold the whole run (1 + the
+    /// header's `extra` pages, see [`run_pages`]).
     pub fn new(bytes: &'a [u8], id: PageId) -> Result<PageView<'a>> {
         let h = Header::decode(bytes, id)?;
         let leaf = match h.kind {
@@ -33,16 +40,19 @@ impl<'a> PageView<'a> {
             PageKind::Branch => false,
             _ => return Err(Error::corrupt(id, "expected a branch or leaf page")),
         };
+        let len = usize::try_from(u64::from(h.extra) + 1)
+            .ok()
+            .and_then(|n| n.checked_mul(PAGE_SIZE))
+            .ok_or(Error::corrupt(id, "page run too long"))?;
+        let bytes = bytes
+            .get(..len)
+            .ok_or(Error::corrupt(id, "page run shorter than its header says"))?;
         let count = h.count as usize;
-        if h.extra != 0
-            || count == 0
-            || HEADER_LEN + 2 * count > PAGE_SIZE
-            || bytes.len() < PAGE_SIZE
-        {
+        if count == 0 || count > (len - HEADER_LEN) / SLOT_LEN {
             return Err(Error::corrupt(id, "bad entry count"));
         }
         Ok(PageView {
-            bytes: &bytes[..PAGE_SIZE],
+            bytes,
             id,
             leaf,
             count,
@@ -53,6 +63,16 @@ impl<'a> PageView<'a> {
         self.id
     }
 
+    /// Pages of this node's run.
+    pub fn pages(&self) -> u64 {
+        (self.bytes.len() / PAGE_SIZE) as u64
+    }
+
+    /// The node's run, header first.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     fn corrupt(&self, why: &'static str) -> Error {
         Error::corrupt(self.id, why)
     }
@@ -61,9 +81,15 @@ impl<'a> PageView<'a> {
         if i >= self.count {
             return Err(self.corrupt("entry index out of range"));
         }
-        read_u16(self.bytes, HEADER_LEN + 2 * i)
-            .map(usize::from)
+        read_u32(self.bytes, HEADER_LEN + SLOT_LEN * i)
+            .map(|o| o as usize)
             .ok_or(self.corrupt("short offset table"))
+    }
+
+    fn read_len(&self, at: Option<usize>) -> Result<usize> {
+        at.and_then(|at| read_u32(self.bytes, at))
+            .map(|l| l as usize)
+            .ok_or(self.corrupt("short entry"))
     }
 
     fn slice(&self, at: usize, len: usize) -> Result<&'a [u8]> {
@@ -74,13 +100,14 @@ impl<'a> PageView<'a> {
 
     pub fn key(&self, i: usize) -> Result<&'a [u8]> {
         let at = self.offset(i)?;
-        if self.leaf {
-            let klen = read_u16(self.bytes, at + 1).ok_or(self.corrupt("short entry"))?;
-            self.slice(at + 7, klen.into())
+        let (len_at, fixed) = if self.leaf {
+            (at.checked_add(1), LEAF_FIXED)
         } else {
-            let klen = read_u16(self.bytes, at).ok_or(self.corrupt("short entry"))?;
-            self.slice(at + BRANCH_ENTRY_OVERHEAD - 2, klen.into())
-        }
+            (Some(at), BRANCH_FIXED)
+        };
+        let klen = self.read_len(len_at)?;
+        let key_at = at.checked_add(fixed).ok_or(self.corrupt("short entry"))?;
+        self.slice(key_at, klen)
     }
 
     pub fn value(&self, i: usize) -> Result<ValueRef<'a>> {
@@ -89,9 +116,12 @@ impl<'a> PageView<'a> {
         }
         let at = self.offset(i)?;
         let flags = *self.bytes.get(at).ok_or(self.corrupt("short entry"))?;
-        let klen = usize::from(read_u16(self.bytes, at + 1).ok_or(self.corrupt("short entry"))?);
-        let vlen = read_u32(self.bytes, at + 3).ok_or(self.corrupt("short entry"))?;
-        let vat = at + 7 + klen;
+        let klen = self.read_len(at.checked_add(1))?;
+        let vlen = self.read_len(at.checked_add(5))? as u32;
+        let vat = at
+            .checked_add(LEAF_FIXED)
+            .and_then(|a| a.checked_add(klen))
+            .ok_or(self.corrupt("entry runs past the page"))?;
         if flags & FLAG_OVERFLOW != 0 {
             let page = read_u64(self.bytes, vat).ok_or(self.corrupt("short entry"))?;
             Ok(ValueRef::Overflow { page, len: vlen })
@@ -104,7 +134,9 @@ impl<'a> PageView<'a> {
         if self.leaf {
             return Err(self.corrupt("child asked of a leaf"));
         }
-        read_u64(self.bytes, self.offset(i)? + 2).ok_or(self.corrupt("short entry"))
+        let at = self.offset(i)?.checked_add(4);
+        at.and_then(|at| read_u64(self.bytes, at))
+            .ok_or(self.corrupt("short entry"))
     }
 
     /// Copies the page into an editable node.
@@ -220,6 +252,12 @@ impl<'a> NodeView<'a> {
     }
 }
 
+/// Pages of the node run starting at page `id`, read from the header on its first page
+/// (`first`, at least one page). The caller bounds the run against the map.
+pub fn run_pages(first: &[u8], id: PageId) -> Result<u64> {
+    Ok(u64::from(Header::decode(first, id)?.extra) + 1)
+}
+
 /// Where a tree's nodes come from: a read snapshot (pages only) or a write transaction
 /// (pages plus its dirty nodes and not-yet-written overflow values).
 pub trait TreeSource {
@@ -254,4 +292,43 @@ pub fn get<'a, S: TreeSource>(
         at = node.child(node.child_index(key)?)?;
     }
     Err(Error::corrupt(0, "tree deeper than 64 levels"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn long_leaf() -> Vec<u8> {
+        let node = Node::Leaf {
+            keys: vec![vec![b'k'; 10_000]],
+            values: vec![Value::Inline(b"v".to_vec())],
+        };
+        assert_eq!(node.pages(), 3);
+        node.encode(9)
+    }
+
+    #[test]
+    fn a_node_run_reads_whole_and_bad_lengths_are_errors() {
+        let run = long_leaf();
+        let view = PageView::new(&run, 9).unwrap();
+        assert_eq!(view.pages(), 3);
+        assert_eq!(view.key(0).unwrap(), &[b'k'; 10_000][..]);
+        assert!(matches!(view.value(0).unwrap(), ValueRef::Inline(b"v")));
+        // Fewer bytes than the header's run.
+        assert!(PageView::new(&run[..2 * PAGE_SIZE], 9).is_err());
+        // A run length no map could hold.
+        let mut bad = run.clone();
+        bad[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(PageView::new(&bad, 9).is_err());
+        // A key length past the run.
+        let mut bad = run.clone();
+        let at = HEADER_LEN + SLOT_LEN + 1;
+        bad[at..at + 4].copy_from_slice(&20_000u32.to_le_bytes());
+        assert!(PageView::new(&bad, 9).unwrap().key(0).is_err());
+        // An offset near u32::MAX cannot overflow the arithmetic.
+        let mut bad = run;
+        bad[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let view = PageView::new(&bad, 9).unwrap();
+        assert!(view.key(0).is_err() && view.value(0).is_err());
+    }
 }

@@ -13,7 +13,8 @@ use crate::revision::Revision;
 pub const OVERHEAD: usize = 2 + 16;
 
 /// The longest user key the `kv` table can hold when the key has no 0x00 bytes (each 0x00
-/// costs one more byte). etcd itself allows keys up to its request size limit.
+/// costs one more byte): 256 MiB less the encoding, far above any sensible
+/// `--max-request-bytes`, which is what limits keys in practice, as in etcd.
 pub const MAX_USER_KEY_LEN: usize = MAX_KEY_LEN - OVERHEAD;
 
 /// Length of `key` once escaped and terminated (without the revision).

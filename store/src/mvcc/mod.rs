@@ -109,8 +109,8 @@ pub enum MvccError {
     FutureRevision,
     #[error(transparent)]
     Store(#[from] crate::Error),
-    /// The key does not fit the `kv` table once encoded (etcd itself has no such limit below
-    /// its request size). `max` is for keys without 0x00 bytes; each 0x00 costs one more.
+    /// The key does not fit the `kv` table once encoded (256 MiB; etcd's only limit is its
+    /// request size). `max` is for keys without 0x00 bytes; each 0x00 costs one more.
     #[error("mvcc: key of {len} bytes exceeds the limit of {max}")]
     KeyTooLarge { len: usize, max: usize },
     #[error("mvcc: value of {len} bytes exceeds the limit of {max}")]

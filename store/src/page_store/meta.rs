@@ -9,7 +9,9 @@ use super::page::{
 };
 
 pub const MAGIC: [u8; 8] = *b"RINGKVDB";
-pub const VERSION: u32 = 1;
+/// The file format. 2: node offsets and key lengths are u32 and a node may span several
+/// pages (long keys); version 1 files are refused, not converted.
+pub const VERSION: u32 = 2;
 /// Independent trees the file holds (kv, rev, leases, auth, ... for the MVCC layer).
 pub const TABLES: usize = 8;
 
@@ -60,6 +62,17 @@ impl Meta {
         }
         seal(&mut page);
         page
+    }
+
+    /// The format version an intact ringkv meta page declares, whatever it is; `None` if the
+    /// page is not one (torn, or not a ringkv store). Lets open name an old format plainly.
+    pub fn version_of(page: &[u8], slot: PageId) -> Option<u32> {
+        verify(page, slot).ok()?;
+        let h = Header::decode(page, slot).ok()?;
+        if h.kind != PageKind::Meta || page.get(24..32) != Some(&MAGIC[..]) {
+            return None;
+        }
+        read_u32(page, 32)
     }
 
     /// Decodes and validates meta slot `slot` from its page bytes. `file_pages` is how many
@@ -123,5 +136,16 @@ mod tests {
         let mut torn = page.clone();
         torn[2000] ^= 0x40;
         assert!(Meta::decode(&torn, 1, 10).is_err());
+        assert_eq!(Meta::version_of(&page, 1), Some(VERSION));
+        assert_eq!(Meta::version_of(&torn, 1), None);
+    }
+
+    #[test]
+    fn another_version_is_refused_but_named() {
+        let mut page = Meta::empty().encode(0);
+        page[32..36].copy_from_slice(&1u32.to_le_bytes());
+        seal(&mut page);
+        assert_eq!(Meta::decode(&page, 0, 10), Err("unsupported version"));
+        assert_eq!(Meta::version_of(&page, 0), Some(1));
     }
 }
