@@ -858,18 +858,21 @@ mod tests {
             error(&["--enable-v2"], &[]).to_string(),
             "ringkv: --enable-v2 is not supported yet (v2 API)"
         );
+        // Client TLS is built; peer TLS comes with clustering.
         let e = error(
             &[
-                "--listen-client-urls",
-                "https://127.0.0.1:2379",
-                "--advertise-client-urls",
-                "https://127.0.0.1:2379",
+                "--listen-peer-urls",
+                "https://127.0.0.1:2380",
+                "--initial-advertise-peer-urls",
+                "https://127.0.0.1:2380",
+                "--initial-cluster",
+                "default=https://127.0.0.1:2380",
             ],
             &[],
         );
         assert_eq!(
             e.to_string(),
-            "ringkv: --listen-client-urls is not supported yet (TLS)"
+            "ringkv: --listen-peer-urls is not supported yet (peer TLS)"
         );
         let e = error(
             &[
