@@ -65,6 +65,12 @@ pub fn print(data_dir: &Path, out: &mut impl Write) -> io::Result<Verdict> {
                     s.term.to_string(),
                     s.conf_state.len().to_string(),
                 ),
+                Record::TruncateAfter(index) => (
+                    "truncate",
+                    format!("after {index}"),
+                    String::new(),
+                    String::new(),
+                ),
             };
             writeln!(
                 out,

@@ -128,6 +128,10 @@ impl Recovered {
                 self.entries.drain(..covered);
                 self.snapshot = s.clone();
             }
+            Record::TruncateAfter(index) => {
+                let keep = self.entries.partition_point(|e| e.index <= *index);
+                self.entries.truncate(keep);
+            }
             Record::Entry(e) => {
                 if e.index <= self.snapshot.index {
                     return Ok(());
@@ -546,6 +550,18 @@ impl<D: SegmentDir> Log<D> {
         self.last_index = self.last_index.max(mark.index);
         self.snapshot = mark;
         self.snapshot_seq = self.segments.last().map_or(0, |s| s.seq);
+        Ok(())
+    }
+
+    /// Drops every entry after `index` (not below the snapshot): what a follower does with
+    /// a log that disagrees with a snapshot it installs. Durable with the next sync.
+    pub fn truncate_after(&mut self, index: u64) -> Result<(), WalError> {
+        let index = index.max(self.snapshot.index);
+        if index >= self.last_index {
+            return Ok(());
+        }
+        self.append(Record::TruncateAfter(index))?;
+        self.last_index = index;
         Ok(())
     }
 

@@ -22,6 +22,7 @@ const TYPE_SEGMENT_HEADER: u8 = 1;
 const TYPE_ENTRY: u8 = 2;
 const TYPE_HARD_STATE: u8 = 3;
 const TYPE_SNAPSHOT: u8 = 4;
+const TYPE_TRUNCATE: u8 = 5;
 
 /// A raft log entry; `data` is opaque to the WAL (the server stores its encoded entry there).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +61,9 @@ pub enum Record {
     Entry(Entry),
     HardState(HardState),
     Snapshot(SnapshotMark),
+    /// Every entry after this index is gone: a follower that installs a leader's snapshot
+    /// drops a log that disagrees with it (raft's InstallSnapshot rule).
+    TruncateAfter(u64),
 }
 
 /// Why a record failed to decode. Offsets are added by the scanner.
@@ -93,6 +97,7 @@ impl Record {
             Record::Entry(_) => TYPE_ENTRY,
             Record::HardState(_) => TYPE_HARD_STATE,
             Record::Snapshot(_) => TYPE_SNAPSHOT,
+            Record::TruncateAfter(_) => TYPE_TRUNCATE,
         }
     }
 
@@ -102,6 +107,7 @@ impl Record {
             Record::Entry(e) => 16 + e.data.len(),
             Record::HardState(_) => 24,
             Record::Snapshot(s) => 16 + s.conf_state.len(),
+            Record::TruncateAfter(_) => 8,
         }
     }
 
@@ -137,6 +143,7 @@ impl Record {
                 out.extend_from_slice(&s.term.to_le_bytes());
                 out.extend_from_slice(&s.conf_state);
             }
+            Record::TruncateAfter(index) => out.extend_from_slice(&index.to_le_bytes()),
         }
         let payload_len = out.len() - start - HEADER_LEN;
         let len = u32::try_from(payload_len).expect("record payload over 4 GiB");
@@ -282,6 +289,14 @@ pub fn decode_body(
                 conf_state: payload.get(16..).unwrap_or_default().to_vec(),
             }))
         }
+        TYPE_TRUNCATE => {
+            if payload.len() != 8 {
+                return Err(bad("truncate"));
+            }
+            Ok(Record::TruncateAfter(
+                u64_at(payload, 0).ok_or(bad("truncate"))?,
+            ))
+        }
         other => Err(RecordError::UnknownType(other)),
     }
 }
@@ -328,6 +343,7 @@ mod tests {
                 term: 2,
                 conf_state: vec![1, 2, 3],
             }),
+            Record::TruncateAfter(4),
         ];
         for r in &records {
             let (bytes, crc) = one(r, 42);

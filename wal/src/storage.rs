@@ -185,10 +185,18 @@ impl<D: SegmentDir> WalStorage<D> {
     }
 
     /// Records a snapshot received from the leader (a Ready's snapshot). Entries up to its
-    /// index are dropped; later ones are kept, as the log's replay rule keeps them.
+    /// index are dropped. Later ones are kept only if the log holds the snapshot's own entry
+    /// (same index and term); otherwise the log disagrees with the leader's history and
+    /// every later entry goes too (raft's InstallSnapshot rule), durably, so a restart
+    /// before the leader's next append cannot bring them back.
     pub fn apply_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), WalError> {
         let meta = snapshot.get_metadata();
+        let agrees = self.term_of(meta.index).ok() == Some(meta.term);
         self.save_mark(meta.index, meta.term, meta.get_conf_state().clone())?;
+        if !agrees {
+            self.log.truncate_after(meta.index)?;
+            self.entries.clear();
+        }
         self.snapshot_data = Some(snapshot.data.clone());
         Ok(())
     }

@@ -249,6 +249,50 @@ fn applied_snapshot_from_leader() {
     assert_eq!(r.initial_state().unwrap().conf_state, voters(&[1, 2, 3]));
 }
 
+/// A leader's snapshot inside a log that disagrees with it (another term at its index)
+/// drops every later entry, durably; one that agrees keeps them (raft's InstallSnapshot).
+#[test]
+fn a_disagreeing_log_is_dropped_after_an_installed_snapshot() {
+    let stale = [
+        entry(1, 1, "a"),
+        entry(2, 1, "b"),
+        entry(3, 1, "c"),
+        entry(4, 1, "d"),
+    ];
+    let install = |s: &mut WalStorage<MemDir>, index: u64, term: u64| {
+        let mut snap = Snapshot::default();
+        snap.mut_metadata().index = index;
+        snap.mut_metadata().term = term;
+        snap.mut_metadata().set_conf_state(voters(&[1, 2, 3]));
+        s.apply_snapshot(&snap).unwrap();
+        s.sync().unwrap();
+    };
+
+    let (dir, mut s) = store_with(&stale);
+    install(&mut s, 2, 5);
+    assert_eq!(s.last_index().unwrap(), 2);
+    let r = WalStorage::open(dir.clone(), opts()).unwrap();
+    assert_eq!((r.first_index().unwrap(), r.last_index().unwrap()), (3, 2));
+    // The leader's entries then follow the snapshot as usual.
+    let mut r = r;
+    r.append(&[entry(3, 5, "new")]).unwrap();
+    r.sync().unwrap();
+    let r = WalStorage::open(dir, opts()).unwrap();
+    assert_eq!(
+        r.entries(3, 4, None, ctx()).unwrap(),
+        vec![entry(3, 5, "new")]
+    );
+
+    let (dir, mut s) = store_with(&stale);
+    install(&mut s, 2, 1);
+    let r = WalStorage::open(dir, opts()).unwrap();
+    assert_eq!(
+        r.last_index().unwrap(),
+        4,
+        "an agreeing log keeps its later entries"
+    );
+}
+
 #[test]
 fn conflict_truncates_in_memory_and_on_reopen() {
     let (dir, mut s) = store_with(&[
