@@ -7,6 +7,11 @@
 //! state at the txid the store reopened at, which must lie between the last durable commit
 //! reported and one past the last commit reported. No sleeps: kills are timed by the reports.
 //!
+//! The same again through `mvcc::Mvcc`: one write per revision (puts and deletes, the
+//! consistent index set in the same write); each reopen must be at a revision no older than
+//! the last durable one reported, with the consistent index of that revision and every live
+//! key's value, create/mod revision and version as the model has them.
+//!
 //! Damaged files (cut short, bytes flipped) are covered by the proptest
 //! `damaged_files_reopen_consistent_or_fail_cleanly` in tests/btree.rs.
 
@@ -15,8 +20,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use ringkv_store::mvcc::{KeyValue, Mvcc, RangeOptions};
 use ringkv_store::{Db, Table, TxId};
 
+/// Set only in a child; `--exact` picks which child test runs.
 const CHILD_ENV: &str = "RINGKV_STORE_CRASH_CHILD_FILE";
 const ROUNDS: u64 = 24;
 /// The keyspace is small enough that removes often hit and most commits replace values.
@@ -132,12 +139,13 @@ fn crash_child() {
     }
 }
 
-/// Reads reports until `kill_after` of them, SIGKILLs the child, then drains what it had
-/// already written. Returns (last durable txid reported, last txid reported).
-fn run_child(path: &Path, kill_after: u64) -> (TxId, TxId) {
+/// Runs `child_test` on `path`, reads reports until `kill_after` of them, SIGKILLs the child,
+/// then drains what it had already written. Returns the last durable and the last commit
+/// reported (txids, or revisions for the MVCC child).
+fn run_child(child_test: &str, path: &Path, kill_after: u64) -> (u64, u64) {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(&exe)
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -150,7 +158,7 @@ fn run_child(path: &Path, kill_after: u64) -> (TxId, TxId) {
         if words.next() != Some("committed") {
             return false;
         }
-        let txid: TxId = words.next().unwrap().parse().unwrap();
+        let txid: u64 = words.next().unwrap().parse().unwrap();
         assert!(txid > last, "reports out of order: {txid} after {last}");
         last = txid;
         if words.next() == Some("durable") {
@@ -184,7 +192,7 @@ fn sigkilled_writer_reopens_at_a_committed_state() {
     let mut last_durable = 0;
     for round in 0..ROUNDS {
         let kill_after = 1 + (round * 37) % 160;
-        let (durable_txid, last) = run_child(&path, kill_after);
+        let (durable_txid, last) = run_child("crash_child", &path, kill_after);
         last_durable = last_durable.max(durable_txid);
         // A state seen after a reopen is never lost by a later crash either.
         let floor = last_durable.max(base_txid);
@@ -226,6 +234,139 @@ fn sigkilled_writer_reopens_at_a_committed_state() {
     assert!(base_txid > 100, "only reached txid {base_txid}");
     assert!(
         base.iter().flat_map(|t| t.values()).any(|v| v.len() > 1000),
+        "no overflow value survived"
+    );
+}
+
+/// The MVCC model: live keys with etcd's per-key fields.
+type KvModel = BTreeMap<Vec<u8>, KeyValue>;
+
+/// What the write that makes `revision` does: puts and deletes of distinct keys, the first
+/// always a put so that every write takes a revision. One value in ten overflows a page.
+fn mvcc_ops(revision: i64) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let r = revision as u64;
+    let mut ops: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    for i in 0..1 + mix(r ^ 0x3333) % 6 {
+        let x = mix(r.wrapping_mul(131).wrapping_add(i));
+        let key = format!("k{}", (x >> 16) % 800).into_bytes();
+        if ops.iter().any(|(k, _)| *k == key) {
+            continue;
+        }
+        if i > 0 && x.is_multiple_of(3) {
+            ops.push((key, None));
+            continue;
+        }
+        let len = if (x >> 40).is_multiple_of(10) {
+            1001 + (x >> 44) as usize % 9000
+        } else {
+            (x >> 44) as usize % 200
+        };
+        let seed = (x >> 56) as u8;
+        ops.push((
+            key,
+            Some((0..len).map(|j| seed.wrapping_add(j as u8)).collect()),
+        ));
+    }
+    ops
+}
+
+fn mvcc_durable(revision: i64) -> bool {
+    mix(revision as u64 ^ 0xABCD).is_multiple_of(5)
+}
+
+fn mvcc_apply(model: &mut KvModel, revision: i64) {
+    for (key, value) in mvcc_ops(revision) {
+        let Some(value) = value else {
+            model.remove(&key);
+            continue;
+        };
+        let kv = model.entry(key.clone()).or_insert_with(|| KeyValue {
+            key,
+            create_revision: revision,
+            ..KeyValue::default()
+        });
+        kv.value = value;
+        kv.mod_revision = revision;
+        kv.version += 1;
+    }
+}
+
+/// The MVCC child: one write per revision, the consistent index set to the revision (as the
+/// server records the raft index it applied), reported once `commit` returned.
+#[test]
+fn mvcc_crash_child() {
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let m = Mvcc::open(&path).unwrap();
+    let mut out = std::io::stdout().lock();
+    let start = m.read().revision();
+    for revision in start + 1..start + 1_000_000 {
+        let mut w = m.write().unwrap();
+        for (key, value) in mvcc_ops(revision) {
+            match value {
+                Some(v) => w.put(&key, &v, 0).unwrap(),
+                None => {
+                    w.delete_range(&key, b"").unwrap();
+                }
+            }
+        }
+        w.set_consistent_index(revision as u64, 1);
+        let d = mvcc_durable(revision);
+        assert_eq!(w.commit(d).unwrap().revision, revision);
+        writeln!(
+            out,
+            "committed {revision} {}",
+            if d { "durable" } else { "volatile" }
+        )
+        .unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[test]
+fn sigkilled_mvcc_writer_reopens_at_a_committed_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    // A fresh store is at revision 1 with no keys.
+    let (mut base_rev, mut base) = (1i64, KvModel::new());
+    let mut last_durable = 1i64;
+    for round in 0..ROUNDS {
+        let kill_after = 1 + (round * 41) % 150;
+        let (durable, last) = run_child("mvcc_crash_child", &path, kill_after);
+        let (durable, last) = (durable as i64, last as i64);
+        last_durable = last_durable.max(durable);
+        let floor = last_durable.max(base_rev);
+
+        let m = Mvcc::open(&path).unwrap_or_else(|e| panic!("round {round}: open: {e}"));
+        m.db()
+            .check()
+            .unwrap_or_else(|e| panic!("round {round}: check: {e}"));
+        let r = m.read();
+        let revision = r.revision();
+        assert!(
+            (floor..=last + 1).contains(&revision),
+            "round {round}: reopened at revision {revision}; floor {floor}, last reported {last}"
+        );
+        // The consistent index is written in the same transaction as the keys.
+        assert_eq!(r.consistent_index(), (revision as u64, 1), "round {round}");
+        let got = r.range(b"\0", b"\0", RangeOptions::default()).unwrap();
+        let mut model = base.clone();
+        for rev in base_rev + 1..=revision {
+            mvcc_apply(&mut model, rev);
+        }
+        let want: Vec<KeyValue> = model.values().cloned().collect();
+        assert!(
+            got.kvs == want,
+            "round {round}: content at revision {revision} differs from the model"
+        );
+        (base_rev, base) = (revision, model);
+        drop(r);
+        drop(m);
+    }
+    assert!(base_rev > 100, "only reached revision {base_rev}");
+    assert!(
+        base.values().any(|kv| kv.value.len() > 1000),
         "no overflow value survived"
     );
 }
