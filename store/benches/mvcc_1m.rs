@@ -16,6 +16,9 @@ use ringkv_store::mvcc::{Mvcc, RangeOptions};
 use support::{KEYS_1M, key, key_in_order, value};
 
 fn bench(c: &mut Criterion) {
+    if !support::benching() {
+        return;
+    }
     let cached = support::mvcc_1m();
     let scratch = tempfile::tempdir_in(support::bench_dir()).unwrap();
     let copy = scratch.path().join("db");

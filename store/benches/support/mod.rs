@@ -39,6 +39,13 @@ pub fn value(i: u64) -> [u8; VALUE_LEN] {
     [(i % 251) as u8; VALUE_LEN]
 }
 
+/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs bench targets without it
+/// (criterion's test mode, one pass each). The 1M-key work is skipped there, so tests stay
+/// quick.
+pub fn benching() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
 pub fn bench_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("RINGKV_BENCH_DIR") {
         return PathBuf::from(dir);
