@@ -1,18 +1,22 @@
 //! MVCC micro-benchmarks at 10k keys: a one-put write (one revision), a point Range, a
-//! 100-key Range (limit 100, so `count` walks the rest of the range as etcd's does), and a
-//! 1,000-put write. Run: `cargo bench -p ringkv-store --bench mvcc`.
+//! 100-key Range (limit 100, so `count` walks the rest of the range as etcd's does), a one-key
+//! delete and a 1,000-put write. Run: `cargo bench -p ringkv-store --bench mvcc`; the same at
+//! 1M keys is `--bench mvcc_1m`.
 //! Writes commit non-durably (the WAL is the durability) with a checkpoint every 1,024.
 
+mod support;
+
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ringkv_store::mvcc::{Mvcc, RangeOptions};
 
 const KEYS: u64 = 10_000;
 
-fn key(i: u64) -> Vec<u8> {
-    format!("key/{:012}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % KEYS).into_bytes()
+/// Every key number maps to one of the 10k filled keys, so deletes always hit.
+fn key(i: u64) -> [u8; 16] {
+    support::key(i, KEYS)
 }
 
 fn filled() -> (tempfile::TempDir, Mvcc) {
@@ -54,9 +58,32 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             // A 100-key window: the next 100 keys in order, bounded so count stays ~100.
-            let start = format!("key/{:012}", i % (KEYS - 100));
-            let end = format!("key/{:012}", i % (KEYS - 100) + 100);
-            black_box(r.range(start.as_bytes(), end.as_bytes(), opts).unwrap());
+            let start = i % (KEYS - 100);
+            let (from, to) = (
+                support::key_in_order(start),
+                support::key_in_order(start + 100),
+            );
+            black_box(r.range(&from, &to, opts).unwrap());
+        })
+    });
+    g.bench_function("delete", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                i += 1;
+                // Put back (untimed) the key the previous iteration deleted, so every delete
+                // hits a live key other than the one just written (whose fresh pages a delete
+                // could rewrite in place, a best case).
+                let mut w = m.write().unwrap();
+                w.put(&key(i - 1), &[1u8; 100], 0).unwrap();
+                w.commit(i.is_multiple_of(1024)).unwrap();
+                let started = Instant::now();
+                let mut w = m.write().unwrap();
+                assert_eq!(w.delete_range(&key(i), b"").unwrap(), 1);
+                w.commit(false).unwrap();
+                spent += started.elapsed();
+            }
+            spent
         })
     });
     g.bench_function("write_1000_puts", |b| {
