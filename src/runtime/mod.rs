@@ -97,6 +97,14 @@ pub fn run(config: RuntimeConfig, context: Context, raft: RaftCore) -> Result<()
         });
     }
     let cores = config.cores;
+    let completion = cpus::completion_cpus(&raft.config.wal_dir);
+    let placement = cpus::placement(&allowed, cores, completion.as_deref());
+    if placement.first() != allowed.first() {
+        tracing::info!(
+            cpu = placement.first().copied().unwrap_or_default(),
+            "placing the raft core on the CPU that takes the WAL device's completion interrupts"
+        );
+    }
 
     let mut listeners: Vec<Vec<(OwnedFd, Option<TlsAcceptor>)>> =
         (0..cores).map(|_| Vec::new()).collect();
@@ -120,7 +128,7 @@ pub fn run(config: RuntimeConfig, context: Context, raft: RaftCore) -> Result<()
     let io_memory = cpus::io_memory_per_executor(memlock, cores);
     tracing::info!(
         cores,
-        cpus = ?&allowed[..cores],
+        cpus = ?placement,
         io_memory_per_core = io_memory,
         "starting executors"
     );
@@ -130,7 +138,7 @@ pub fn run(config: RuntimeConfig, context: Context, raft: RaftCore) -> Result<()
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let mut raft = Some(raft);
     for (core, (core_listeners, wakeup)) in listeners.into_iter().zip(wakeups).enumerate() {
-        let cpu = allowed[core];
+        let cpu = placement[core];
         let context = context.clone();
         let grpc = config.grpc.clone();
         let raft = raft.take();
