@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::page::{PAGE_SIZE, PageId};
 use crate::error::{Error, Result};
@@ -13,6 +14,9 @@ use crate::error::{Error, Result};
 pub struct DbFile {
     pub file: File,
     pub path: PathBuf,
+    /// The file's length as the writer last set or saw it, so a commit does not `statx` the
+    /// file to learn whether it must grow (only the writer and open change the length).
+    len: AtomicU64,
 }
 
 impl DbFile {
@@ -35,9 +39,11 @@ impl DbFile {
                 path: path.to_owned(),
             });
         }
+        let len = file.metadata().map_err(io)?.len();
         Ok(DbFile {
             file,
             path: path.to_owned(),
+            len: AtomicU64::new(len),
         })
     }
 
@@ -49,7 +55,13 @@ impl DbFile {
     }
 
     pub fn file_len(&self) -> Result<u64> {
-        Ok(self.file.metadata().map_err(|e| self.io(e))?.len())
+        Ok(self.len.load(Ordering::Relaxed))
+    }
+
+    fn set_len(&self, len: u64) -> Result<()> {
+        self.file.set_len(len).map_err(|e| self.io(e))?;
+        self.len.store(len, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Extends the file (with a hole) to at least `pages` pages. Pages a transaction took from
@@ -58,7 +70,7 @@ impl DbFile {
     pub fn ensure_pages(&self, pages: u64) -> Result<()> {
         let want = pages * PAGE_SIZE as u64;
         if self.file_len()? < want {
-            self.file.set_len(want).map_err(|e| self.io(e))?;
+            self.set_len(want)?;
         }
         Ok(())
     }
@@ -67,15 +79,19 @@ impl DbFile {
     pub fn truncate_pages(&self, pages: u64) -> Result<()> {
         let want = pages * PAGE_SIZE as u64;
         if self.file_len()? > want {
-            self.file.set_len(want).map_err(|e| self.io(e))?;
+            self.set_len(want)?;
         }
         Ok(())
     }
 
     pub fn write_pages(&self, id: PageId, bytes: &[u8]) -> Result<()> {
+        let at = id * PAGE_SIZE as u64;
         self.file
-            .write_all_at(bytes, id * PAGE_SIZE as u64)
-            .map_err(|e| self.io(e))
+            .write_all_at(bytes, at)
+            .map_err(|e| self.io(e))?;
+        // A write past the end extends the file.
+        self.len.fetch_max(at + bytes.len() as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Reads one page; a short file yields the bytes that exist.
