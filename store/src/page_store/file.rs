@@ -86,11 +86,10 @@ impl DbFile {
 
     pub fn write_pages(&self, id: PageId, bytes: &[u8]) -> Result<()> {
         let at = id * PAGE_SIZE as u64;
-        self.file
-            .write_all_at(bytes, at)
-            .map_err(|e| self.io(e))?;
+        self.file.write_all_at(bytes, at).map_err(|e| self.io(e))?;
         // A write past the end extends the file.
-        self.len.fetch_max(at + bytes.len() as u64, Ordering::Relaxed);
+        self.len
+            .fetch_max(at + bytes.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
