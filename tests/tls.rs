@@ -132,17 +132,27 @@ fn flag(name: &str, path: &Path) -> String {
     format!("--{name}={}", path.display())
 }
 
-fn https_serves_grpc_over_tls(target: Target) {
-    let dir = scratch_dir("tls-server");
+/// A server of `target` on an `https://` client URL with the test PKI's server certificate
+/// and `client_auth` flags (given the PKI).
+fn start_tls(
+    target: Target,
+    name: &str,
+    client_auth: impl Fn(&Pki) -> Vec<String>,
+) -> (Pki, TestServer) {
+    let dir = scratch_dir(name);
     let pki = pki(&dir.join("pki"));
-    let server = target.start_scheme(
-        &dir.join("data"),
-        "https",
-        &[
-            &flag("cert-file", &pki.server_cert),
-            &flag("key-file", &pki.server_key),
-        ],
-    );
+    let mut args = vec![
+        flag("cert-file", &pki.server_cert),
+        flag("key-file", &pki.server_key),
+    ];
+    args.extend(client_auth(&pki));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = target.start_scheme(&dir.join("data"), "https", &args);
+    (pki, server)
+}
+
+fn https_serves_grpc_over_tls(target: Target) {
+    let (pki, server) = start_tls(target, "tls-server", |_| Vec::new());
     let trusted = [flag("cacert", &pki.ca)];
     let (code, _, err) = etcdctl(&server, &trusted, &["put", "k", "over tls"]);
     assert_eq!(code, 0, "{err}");
@@ -155,18 +165,12 @@ fn https_serves_grpc_over_tls(target: Target) {
 }
 
 fn client_cert_auth_needs_a_certificate_from_the_trusted_ca(target: Target) {
-    let dir = scratch_dir("tls-client-auth");
-    let pki = pki(&dir.join("pki"));
-    let server = target.start_scheme(
-        &dir.join("data"),
-        "https",
-        &[
-            &flag("cert-file", &pki.server_cert),
-            &flag("key-file", &pki.server_key),
-            "--client-cert-auth",
-            &flag("trusted-ca-file", &pki.ca),
-        ],
-    );
+    let (pki, server) = start_tls(target, "tls-client-auth", |pki| {
+        vec![
+            "--client-cert-auth".to_owned(),
+            flag("trusted-ca-file", &pki.ca),
+        ]
+    });
     let with = |cert: &Path, key: &Path| {
         vec![
             flag("cacert", &pki.ca),
@@ -197,17 +201,9 @@ fn client_cert_auth_needs_a_certificate_from_the_trusted_ca(target: Target) {
 /// etcd asks clients for certificates whenever `--trusted-ca-file` is set, even without
 /// `--client-cert-auth`.
 fn a_trusted_ca_alone_also_requires_client_certificates(target: Target) {
-    let dir = scratch_dir("tls-trusted-ca");
-    let pki = pki(&dir.join("pki"));
-    let server = target.start_scheme(
-        &dir.join("data"),
-        "https",
-        &[
-            &flag("cert-file", &pki.server_cert),
-            &flag("key-file", &pki.server_key),
-            &flag("trusted-ca-file", &pki.ca),
-        ],
-    );
+    let (pki, server) = start_tls(target, "tls-trusted-ca", |pki| {
+        vec![flag("trusted-ca-file", &pki.ca)]
+    });
     assert!(refused(&server, &[flag("cacert", &pki.ca)], &["get", "k"]));
     let client = [
         flag("cacert", &pki.ca),

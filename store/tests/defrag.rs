@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ringkv_store::{Db, PAGE_SIZE, Table};
+use ringkv_store::{Db, PAGE_SIZE, ReadTxn, Table};
 
 type Model = BTreeMap<(u8, Vec<u8>), Vec<u8>>;
 
@@ -38,7 +38,11 @@ fn value_for(i: u32) -> Vec<u8> {
 }
 
 fn scan(db: &Db) -> Model {
-    let r = db.begin_read();
+    read_all(&db.begin_read())
+}
+
+/// Both tables as one snapshot sees them.
+fn read_all(r: &ReadTxn) -> Model {
     let mut out = Model::new();
     for (t, table) in TABLES.iter().enumerate() {
         for kv in r.range(*table, b"", None).unwrap() {
@@ -158,17 +162,7 @@ fn writes_between_steps_and_an_old_reader_are_undisturbed() {
     };
     db.defragment(&mut || writes(&mut model)).unwrap();
 
-    let seen: Model = {
-        let mut out = Model::new();
-        for (t, table) in TABLES.iter().enumerate() {
-            for kv in old.range(*table, b"", None).unwrap() {
-                let (k, v) = kv.unwrap();
-                out.insert((t as u8, k.to_vec()), v.to_vec());
-            }
-        }
-        out
-    };
-    assert_eq!(seen, old_model);
+    assert_eq!(read_all(&old), old_model);
     db.check().unwrap();
     assert_eq!(scan(&db), model);
 
