@@ -20,7 +20,9 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::dir::{BLOCK, SegmentDir, SegmentFile};
-use crate::record::{Entry, HardState, Record, RecordError, SnapshotMark};
+use crate::record::{
+    Entry, HardState, Record, RecordError, SnapshotMark, encode_entry, entry_encoded_len,
+};
 use crate::scan::{self, Stop};
 use crate::segment;
 
@@ -522,7 +524,7 @@ impl<D: SegmentDir> Log<D> {
             last = e.index;
         }
         for e in entries {
-            self.append(Record::Entry(e.clone()))?;
+            self.append_encoded(entry_encoded_len(e), |prev, out| encode_entry(e, prev, out))?;
             self.last_index = e.index;
             if let Some(s) = self.segments.last_mut() {
                 s.max_entry_index = s.max_entry_index.max(e.index);
@@ -566,7 +568,16 @@ impl<D: SegmentDir> Log<D> {
     }
 
     fn append(&mut self, record: Record) -> Result<(), WalError> {
-        let len = record.encoded_len();
+        self.append_encoded(record.encoded_len(), |prev, out| record.encode(prev, out))
+    }
+
+    /// Appends a record `len` bytes long that `encode` writes (chained from the CRC it is
+    /// given, returning its own), rotating first if it does not fit.
+    fn append_encoded(
+        &mut self,
+        len: usize,
+        encode: impl FnOnce(u32, &mut Vec<u8>) -> u32,
+    ) -> Result<(), WalError> {
         if self.end + len > self.opts.segment_size {
             self.rotate()?;
             if self.end + len > self.opts.segment_size {
@@ -576,7 +587,8 @@ impl<D: SegmentDir> Log<D> {
                 });
             }
         }
-        self.encode(&record);
+        self.tail_crc = encode(self.tail_crc, &mut self.pending);
+        self.end = self.pending_start + self.pending.len();
         if self.prepared.is_none() && self.end >= self.opts.segment_size / 2 {
             self.prepare_next_segment();
         }

@@ -104,7 +104,7 @@ impl Record {
     fn payload_len(&self) -> usize {
         match self {
             Record::SegmentHeader { .. } => 12,
-            Record::Entry(e) => 16 + e.data.len(),
+            Record::Entry(e) => entry_payload_len(e),
             Record::HardState(_) => 24,
             Record::Snapshot(s) => 16 + s.conf_state.len(),
             Record::TruncateAfter(_) => 8,
@@ -121,6 +121,9 @@ impl Record {
     /// carries). Payloads over 4 GiB are the caller's bug (the log caps records
     /// far below that), hence the `expect`.
     pub fn encode(&self, prev_crc: u32, out: &mut Vec<u8>) -> u32 {
+        if let Record::Entry(e) = self {
+            return encode_entry(e, prev_crc, out);
+        }
         let start = out.len();
         out.resize(start + HEADER_LEN, 0);
         match self {
@@ -128,11 +131,7 @@ impl Record {
                 out.extend_from_slice(&prev_crc.to_le_bytes());
                 out.extend_from_slice(&seq.to_le_bytes());
             }
-            Record::Entry(e) => {
-                out.extend_from_slice(&e.index.to_le_bytes());
-                out.extend_from_slice(&e.term.to_le_bytes());
-                out.extend_from_slice(&e.data);
-            }
+            Record::Entry(e) => return encode_entry(e, prev_crc, out),
             Record::HardState(h) => {
                 out.extend_from_slice(&h.term.to_le_bytes());
                 out.extend_from_slice(&h.vote.to_le_bytes());
@@ -145,24 +144,50 @@ impl Record {
             }
             Record::TruncateAfter(index) => out.extend_from_slice(&index.to_le_bytes()),
         }
-        let payload_len = out.len() - start - HEADER_LEN;
-        let len = u32::try_from(payload_len).expect("record payload over 4 GiB");
-        let ty = self.type_byte();
         // A segment header starts a new chain, seeded with the CRC it carries.
         let seed = match self {
             Record::SegmentHeader { prev_crc, .. } => *prev_crc,
             _ => prev_crc,
         };
-        let crc = chained_crc(seed, ty, &out[start + HEADER_LEN..]);
-        let header = &mut out[start..start + HEADER_LEN];
-        header[0..4].copy_from_slice(&len.to_le_bytes());
-        header[4] = ty;
-        header[8..12].copy_from_slice(&crc.to_le_bytes());
-        let hcrc = crc32fast::hash(&header[0..12]);
-        header[12..16].copy_from_slice(&hcrc.to_le_bytes());
-        out.resize(start + align_up(HEADER_LEN + payload_len), 0);
-        crc
+        seal(start, self.type_byte(), seed, out)
     }
+}
+
+fn entry_payload_len(e: &Entry) -> usize {
+    16 + e.data.len()
+}
+
+/// [`Record::encoded_len`] of an entry, from a borrowed one.
+pub fn entry_encoded_len(e: &Entry) -> usize {
+    align_up(HEADER_LEN + entry_payload_len(e))
+}
+
+/// [`Record::encode`] of an entry, from a borrowed one: the log appends every raft entry
+/// this way, so its payload is copied once, into the record buffer.
+pub fn encode_entry(e: &Entry, prev_crc: u32, out: &mut Vec<u8>) -> u32 {
+    let start = out.len();
+    out.reserve(entry_encoded_len(e));
+    out.resize(start + HEADER_LEN, 0);
+    out.extend_from_slice(&e.index.to_le_bytes());
+    out.extend_from_slice(&e.term.to_le_bytes());
+    out.extend_from_slice(&e.data);
+    seal(start, TYPE_ENTRY, prev_crc, out)
+}
+
+/// Fills in the header of the record whose payload follows `out[start..]`'s header space,
+/// pads it, and returns its CRC.
+fn seal(start: usize, ty: u8, seed: u32, out: &mut Vec<u8>) -> u32 {
+    let payload_len = out.len() - start - HEADER_LEN;
+    let len = u32::try_from(payload_len).expect("record payload over 4 GiB");
+    let crc = chained_crc(seed, ty, &out[start + HEADER_LEN..]);
+    let header = &mut out[start..start + HEADER_LEN];
+    header[0..4].copy_from_slice(&len.to_le_bytes());
+    header[4] = ty;
+    header[8..12].copy_from_slice(&crc.to_le_bytes());
+    let hcrc = crc32fast::hash(&header[0..12]);
+    header[12..16].copy_from_slice(&hcrc.to_le_bytes());
+    out.resize(start + align_up(HEADER_LEN + payload_len), 0);
+    crc
 }
 
 fn chained_crc(prev: u32, ty: u8, payload: &[u8]) -> u32 {
