@@ -186,3 +186,52 @@ pub fn grpc_messages(mut body: &[u8]) -> Vec<Bytes> {
     assert!(body.is_empty(), "trailing partial message");
     out
 }
+
+/// A tokio stream seen through the futures-io traits, so our runtime-agnostic client
+/// runs on tokio in tests.
+pub struct TokioIo<T>(pub T);
+
+impl<T: tokio::io::AsyncRead + Unpin> futures_lite::AsyncRead for TokioIo<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let mut read = tokio::io::ReadBuf::new(buf);
+        std::pin::Pin::new(&mut self.0)
+            .poll_read(cx, &mut read)
+            .map_ok(|()| read.filled().len())
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> futures_lite::AsyncWrite for TokioIo<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
