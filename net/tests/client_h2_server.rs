@@ -5,6 +5,7 @@ mod common;
 
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -17,10 +18,16 @@ use ringkv_net::grpc::{Code, Metadata, Status};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
+/// PINGs of the h2 server our client acknowledged.
+static PONGS: AtomicU32 = AtomicU32::new(0);
+
 /// An h2 server on 127.0.0.1 that answers gRPC-shaped requests:
 /// - `/echo`: the request body back, then trailers `grpc-status: 0` and `x-trailer`; the
 ///   response headers report what the request carried (`x-saw-*`).
 /// - `/fail`: a trailers-only response, FAILED_PRECONDITION with a percent-encoded message.
+/// - `/goaway`: as `/echo`, after starting h2's graceful shutdown (GOAWAY, PING, GOAWAY).
+///
+/// Each connection also pings the client once, counting the answers in `PONGS`.
 async fn start_h2_server(max_concurrent_streams: u32) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -37,7 +44,17 @@ async fn start_h2_server(max_concurrent_streams: u32) -> SocketAddr {
                 else {
                     return;
                 };
+                if let Some(mut pings) = conn.ping_pong() {
+                    tokio::spawn(async move {
+                        if pings.ping(h2::Ping::opaque()).await.is_ok() {
+                            PONGS.fetch_add(1, Ordering::SeqCst);
+                        }
+                    });
+                }
                 while let Some(Ok((request, respond))) = conn.accept().await {
+                    if request.uri().path() == "/goaway" {
+                        conn.graceful_shutdown();
+                    }
                     tokio::spawn(handle(request, respond));
                 }
             });
@@ -205,5 +222,54 @@ fn concurrent_calls_within_h2s_stream_limit() {
         for task in tasks {
             task.await.unwrap();
         }
+    });
+}
+
+#[test]
+fn pings_are_answered() {
+    run(100, |send| async move {
+        let reply = send
+            .unary("/echo", Bytes::from("x"), &Metadata::new(), None)
+            .await
+            .unwrap();
+        assert_eq!(reply, "x");
+        for _ in 0..1000 {
+            if PONGS.load(Ordering::SeqCst) > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the server's PING was not acknowledged");
+    });
+}
+
+/// h2's graceful shutdown: the call that triggered it completes, later calls are refused
+/// locally with UNAVAILABLE, and the connection ends cleanly.
+#[test]
+fn graceful_goaway_from_h2() {
+    run(100, |send| async move {
+        let (mut requests, mut responses) = send.call("/goaway", &Metadata::new(), None).unwrap();
+        requests.send(Bytes::from("last")).await.unwrap();
+        requests.finish();
+        assert_eq!(
+            responses.message().await.unwrap(),
+            Some(Bytes::from("last"))
+        );
+        assert_eq!(responses.message().await, Ok(None));
+        let mut refused = None;
+        for _ in 0..500 {
+            match send
+                .unary("/echo", Bytes::from("x"), &Metadata::new(), None)
+                .await
+            {
+                Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                Err(status) => {
+                    refused = Some(status);
+                    break;
+                }
+            }
+        }
+        let refused = refused.expect("calls still accepted after GOAWAY");
+        assert_eq!(refused.code, Code::Unavailable, "{refused:?}");
     });
 }
