@@ -28,6 +28,14 @@ impl TestServer {
     }
 
     pub fn with_config(config: ServerConfig) -> TestServer {
+        TestServer::with_tls(config, None)
+    }
+
+    /// As `with_config`, each connection TLS-wrapped when `tls` is given.
+    pub fn with_tls(
+        config: ServerConfig,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    ) -> TestServer {
         let (addr_tx, addr_rx) = mpsc::channel();
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let thread = std::thread::spawn(move || {
@@ -51,11 +59,25 @@ impl TestServer {
                         let router = router.clone();
                         let config = config.clone();
                         let mut shutdown = stop_rx.clone();
+                        let tls = tls.clone();
                         connections.push(glommio::spawn_local(async move {
-                            let _ = serve_connection(stream, &[], router, config, async move {
+                            let shutdown = async move {
                                 let _ = shutdown.wait_for(|v| *v).await;
-                            })
-                            .await;
+                            };
+                            match tls {
+                                None => {
+                                    let _ = serve_connection(stream, &[], router, config, shutdown)
+                                        .await;
+                                }
+                                Some(tls) => {
+                                    let acceptor = ringkv_net::tls::TlsAcceptor::from(tls);
+                                    let Ok(stream) = acceptor.accept(stream).await else {
+                                        return;
+                                    };
+                                    let _ = serve_connection(stream, &[], router, config, shutdown)
+                                        .await;
+                                }
+                            }
                         }));
                     }
                     for c in connections {
