@@ -379,3 +379,46 @@ fn goaway_lets_in_flight_calls_finish() {
     });
     server.stop();
 }
+
+/// The client on glommio, as grpc-proxy and peer traffic will run it: same calls, the
+/// driver a local task beside them.
+#[test]
+fn on_glommio() {
+    let server = TestServer::start();
+    let addr = server.addr;
+    let ex = glommio::LocalExecutorBuilder::default().make().unwrap();
+    ex.run(async move {
+        let tcp = glommio::net::TcpStream::connect(addr).await.unwrap();
+        let (send, connection) = handshake(tcp, config());
+        let driver = glommio::spawn_local(connection);
+        let reply = send
+            .unary(
+                "/test.Echo/Unary",
+                Bytes::from("glommio"),
+                &Metadata::new(),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply, "glommio");
+        let mut responses = send
+            .server_streaming(
+                "/test.Echo/ServerStream",
+                stream_request(30, 300_000),
+                &Metadata::new(),
+                None,
+            )
+            .await
+            .unwrap();
+        let mut n = 0;
+        while let Some(message) = responses.message().await.unwrap() {
+            assert_eq!(message.len(), 300_000);
+            n += 1;
+        }
+        assert_eq!(n, 30);
+        drop(responses);
+        drop(send);
+        driver.await.unwrap();
+    });
+    server.stop();
+}

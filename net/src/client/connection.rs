@@ -606,8 +606,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             }
             slot.headers_received = true;
             if headers.end_stream {
-                // Trailers-only: the status is in these headers.
+                // Trailers-only: the status, and the trailer metadata, are in these headers.
                 ended = Some(response.status());
+                slot.trailers = response.metadata.clone();
             } else if http_status != Some(200) {
                 fatal = Some(http_status_to_grpc(http_status));
             } else if !response.is_grpc {
