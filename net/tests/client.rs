@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{TestServer, TokioIo};
-use ringkv_net::client::{ClientConfig, ConnectionError, SendRequest, handshake};
+use ringkv_net::client::{ClientConfig, ConnectionError, SendRequest, handshake, with_deadline};
 use ringkv_net::grpc::{Code, Metadata, Status};
 use ringkv_net::server::ServerConfig;
 
@@ -261,6 +261,33 @@ fn deadline_exceeded() {
             .await
             .unwrap_err();
         assert_eq!(err.code, Code::DeadlineExceeded, "{err:?}");
+    });
+    server.stop();
+}
+
+/// The local half of a deadline: no `grpc-timeout`, a server that would wait forever; the
+/// caller's timer ends the call, which cancels the stream and frees the handler.
+#[test]
+fn local_deadline_cancels_the_call() {
+    let server = TestServer::start();
+    with_client(&server, config(), |send| async move {
+        let err = with_deadline(
+            send.unary(
+                "/test.Echo/WaitDeadline",
+                Bytes::new(),
+                &Metadata::new(),
+                None,
+            ),
+            tokio::time::sleep(Duration::from_millis(50)),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code, Code::DeadlineExceeded);
+        let reply = send
+            .unary("/test.Echo/Unary", Bytes::from("x"), &Metadata::new(), None)
+            .await
+            .unwrap();
+        assert_eq!(reply, "x");
     });
     server.stop();
 }

@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -307,6 +307,23 @@ impl SendRequest {
         }
         Ok(fields)
     }
+}
+
+/// Runs `call` until `timer` (any runtime's sleep) fires, then gives up with
+/// DEADLINE_EXCEEDED: the local half of a deadline, for servers that do not enforce
+/// `grpc-timeout`. Dropping the call resets its stream (RST_STREAM CANCEL).
+pub async fn with_deadline<T>(
+    call: impl Future<Output = Result<T, Status>>,
+    timer: impl Future<Output = ()>,
+) -> Result<T, Status> {
+    futures_lite::future::or(call, async {
+        timer.await;
+        Err(Status::new(
+            Code::DeadlineExceeded,
+            "context deadline exceeded",
+        ))
+    })
+    .await
 }
 
 /// Names the caller may send: lowercase HTTP tokens, none of the fields this layer owns or

@@ -10,7 +10,7 @@
 //! above which the connection neither reads nor pulls from calls.
 //!
 //! The driver owns no timer, so it runs on any executor: deadlines travel as
-//! `grpc-timeout` and the server enforces them.
+//! `grpc-timeout` and the server enforces them; `with_deadline` adds the caller's own.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};

@@ -9,6 +9,6 @@ mod call;
 mod config;
 mod connection;
 
-pub use call::{Closed, RequestStream, ResponseStream, SendRequest};
+pub use call::{Closed, RequestStream, ResponseStream, SendRequest, with_deadline};
 pub use config::ClientConfig;
 pub use connection::{Connection, ConnectionError, handshake};
