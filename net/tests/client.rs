@@ -66,6 +66,7 @@ fn stream_request(count: u32, size: u32) -> Bytes {
 fn unary_echo_and_metadata() {
     let server = TestServer::start();
     with_client(&server, config(), |send| async move {
+        assert!(!send.is_closed());
         let none = Metadata::new();
         let reply = send
             .unary(
@@ -395,6 +396,7 @@ fn goaway_lets_in_flight_calls_finish() {
         }
         let refused = refused.expect("new calls still accepted after GOAWAY");
         assert_eq!(refused.code, Code::Unavailable, "{refused:?}");
+        assert!(send.is_closed());
         requests.send(Bytes::from("after")).await.unwrap();
         requests.finish();
         assert_eq!(

@@ -218,6 +218,12 @@ impl SendRequest {
         ))
     }
 
+    /// Whether new calls are refused: the server sent GOAWAY or the connection ended. A
+    /// caller pooling connections opens a new one then.
+    pub fn is_closed(&self) -> bool {
+        self.shared.borrow().refuse.is_some()
+    }
+
     /// A unary call: one request message, exactly one response message and an OK status.
     pub async fn unary(
         &self,
