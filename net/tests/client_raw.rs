@@ -493,3 +493,33 @@ fn server_protocol_violations_end_the_connection() {
         let _ = driver.await.unwrap();
     });
 }
+
+/// A request larger than the server's SETTINGS_MAX_HEADER_LIST_SIZE fails locally; the
+/// next call goes out as usual.
+#[test]
+fn request_over_the_servers_header_list_size_fails_locally() {
+    run(async {
+        let settings = Settings {
+            max_header_list_size: Some(1000),
+            ..Settings::default()
+        };
+        let (send, _driver, mut peer) = connect_with(settings).await;
+        peer.until(|f| matches!(f, Frame::Settings(s) if s.ack).then_some(()))
+            .await;
+        let mut metadata = Metadata::new();
+        metadata.insert(Bytes::from_static(b"big"), Bytes::from(vec![b'x'; 2000]));
+        let err = send
+            .unary("/s.S/M", Bytes::new(), &metadata, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, Code::Internal, "{err:?}");
+        let call = spawn_unary(&send, b"ok");
+        let (id, _) = peer.request().await;
+        assert_eq!(id, StreamId::new(1), "the refused call used no stream");
+        peer.headers(id, OK_HEADERS, false).await;
+        peer.send(Frame::Data(Data::new(id, message(b"fine"), false)))
+            .await;
+        peer.headers(id, &[("grpc-status", "0")], true).await;
+        assert_eq!(call.await.unwrap().unwrap(), "fine");
+    });
+}

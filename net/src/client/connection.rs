@@ -91,6 +91,8 @@ pub struct Connection<IO> {
     config: ClientConfig,
     /// The last stream id of the server's GOAWAY, once received.
     goaway: Option<StreamId>,
+    /// The server's SETTINGS_MAX_HEADER_LIST_SIZE, once it said one.
+    peer_max_header_list_size: Option<u32>,
     settings: FloodGuard,
     /// Stop reading; close once the output is written.
     closing: bool,
@@ -143,6 +145,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             calls: HashMap::new(),
             config,
             goaway: None,
+            peer_max_header_list_size: None,
             settings: FloodGuard::settings(),
             closing: false,
             done: false,
@@ -425,6 +428,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         self.streams.apply_peer_settings(&settings)?;
         if let Some(size) = settings.max_frame_size {
             self.writer.set_max_frame_size(size);
+        }
+        if let Some(size) = settings.max_header_list_size {
+            self.peer_max_header_list_size = Some(size);
         }
         if let Some(size) = settings.header_table_size {
             self.hpack_encoder.set_max_table_size(size as usize);
@@ -749,6 +755,20 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             };
             if slot.wire_done || slot.cancelled {
                 shared.waiting.pop_front();
+                drop(guard);
+                self.service_call(key);
+                continue;
+            }
+            let list_size: usize = slot.fields.iter().flatten().map(Header::list_size).sum();
+            if let Some(limit) = self.peer_max_header_list_size
+                && list_size > limit as usize
+            {
+                // The server would refuse it anyway (§6.5.2); grpc-go fails it locally too.
+                shared.waiting.pop_front();
+                slot.finish(Status::new(
+                    Code::Internal,
+                    format!("header list size {list_size} exceeds the server's limit of {limit}"),
+                ));
                 drop(guard);
                 self.service_call(key);
                 continue;
