@@ -185,9 +185,8 @@ pub struct Closed;
 
 impl SendRequest {
     /// Starts a call: the request HEADERS go out as soon as the server's concurrency limit
-    /// allows. `timeout` is sent as `grpc-timeout` and enforced by the server; a caller
-    /// that wants it enforced locally too races the call against its runtime's timer and
-    /// drops it, which resets the stream.
+    /// allows. `timeout` is sent as `grpc-timeout` and enforced by the server; to enforce
+    /// it locally too, wrap the call in `with_deadline`.
     pub fn call(
         &self,
         path: &str,
@@ -236,16 +235,17 @@ impl SendRequest {
             .server_streaming(path, request, metadata, timeout)
             .await?;
         let Some(response) = responses.message().await? else {
+            // grpc-go's words for a server that breaks unary's one-message rule.
             return Err(Status::new(
-                Code::Unimplemented,
-                "grpc: no response message for a unary call",
+                Code::Internal,
+                "cardinality violation: received no response message from non-server-streaming RPC",
             ));
         };
         match responses.message().await? {
             None => Ok(response),
             Some(_) => Err(Status::new(
-                Code::Unimplemented,
-                "grpc: more than one response message for a unary call",
+                Code::Internal,
+                "cardinality violation: expected <EOF> for non server-streaming RPCs, but received another message",
             )),
         }
     }
