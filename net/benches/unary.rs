@@ -1,6 +1,7 @@
 //! An in-process unary round trip: our own minimal client and the server driver on one
 //! glommio core, over loopback TCP. Measures the whole path: frames, HPACK, dispatch, a
-//! task per call, flow control, one write per turn.
+//! task per call, flow control, one write per turn. A second benchmark makes the same call
+//! through `ringkv_net::client`, so the client's own cost shows as the difference.
 //!
 //! `CARGO_TARGET_DIR=/work/target-net cargo bench -p ringkv-net --bench unary`
 
@@ -11,8 +12,10 @@ use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
+use ringkv_net::client::{ClientConfig, handshake};
 use ringkv_net::codec::{FrameReader, FrameWriter};
 use ringkv_net::frame::{Frame, Settings, StreamId, WindowUpdate};
+use ringkv_net::grpc::Metadata;
 use ringkv_net::hpack::{Decoder, Encoder, Header};
 use ringkv_net::server::{Router, ServerConfig, serve_connection};
 use ringkv_net::sniff::HTTP2_PREFACE;
@@ -125,6 +128,30 @@ fn unary_round_trip(c: &mut Criterion) {
     let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     let ex = glommio::LocalExecutorBuilder::default().make().unwrap();
     let mut client = ex.run(Client::connect(addr));
+    let (send, driver) = ex.run(async {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (send, connection) = handshake(stream, ClientConfig::new("bench"));
+        (send, glommio::spawn_local(connection).detach())
+    });
+    let none = Metadata::new();
+    c.bench_function(
+        "grpc unary round trip, ringkv_net::client (loopback)",
+        |b| {
+            b.iter_custom(|iters| {
+                ex.run(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        send.unary("/bench.Svc/Noop", Bytes::from_static(b"ping"), &none, None)
+                            .await
+                            .unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        },
+    );
+    drop(driver);
     c.bench_function("grpc unary round trip (loopback, one core)", |b| {
         b.iter_custom(|iters| {
             ex.run(async {

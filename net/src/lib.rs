@@ -9,9 +9,11 @@
 //! Layers, bottom up: `frame` (one file per RFC 9113 frame type), `hpack` (RFC 7541),
 //! `codec` (bytes ↔ frames), `proto` (stream states, flow control, flood limits), `grpc`
 //! (status codes, message framing, metadata), `server` (the connection driver and call
-//! dispatch, on glommio); `http1`
+//! dispatch, on glommio), `client` (connections we open and the calls on them, on any
+//! executor); `http1`
 //! and `sniff` serve the HTTP/1.1 side of the same port; `tls` wraps either in TLS.
 
+pub mod client;
 pub mod codec;
 pub mod frame;
 pub mod grpc;

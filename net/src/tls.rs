@@ -1,6 +1,7 @@
 //! TLS for client connections (rustls): the server configuration from PEM files, with ALPN
 //! `h2` and `http/1.1` so one port serves gRPC and HTTP/1.1 as it does in plain text, and
-//! optional client-certificate verification against a trusted CA bundle.
+//! optional client-certificate verification against a trusted CA bundle. For connections
+//! we open (`client`), `client_config` trusts a CA bundle and offers ALPN `h2`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,8 +11,8 @@ use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-pub use futures_rustls::TlsAcceptor;
 pub use futures_rustls::server::TlsStream;
+pub use futures_rustls::{TlsAcceptor, TlsConnector};
 
 /// Where the server's certificate and key are, and whom it accepts as clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +67,42 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
         .with_single_cert(certificates(&files.cert)?, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The rustls client configuration for HTTP/2 connections we open: servers must present
+/// a certificate `ca` (PEM bundle) signed; `identity` (certificate, key) is presented when
+/// the server asks for one.
+pub fn client_config(
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(ca)? {
+        roots
+            .add(cert)
+            .map_err(|e| TlsError::Config(format!("{}: {e}", ca.display())))?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots);
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Read {
+                path: key.to_owned(),
+                reason: e.to_string(),
+            })?;
+            builder
+                .with_client_auth_cert(certificates(cert)?, key)
+                .map_err(|e| TlsError::Config(e.to_string()))?
+        }
+    };
+    // gRPC needs HTTP/2; a server that cannot speak it fails the handshake instead.
+    config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
 }
 

@@ -1,6 +1,6 @@
 //! gRPC over HTTP/2, the parts that are pure format: status codes and trailers, message
 //! framing, `grpc-timeout`, request metadata. The call dispatch that uses them lives in
-//! `server/`.
+//! `server/` and `client/`.
 
 mod message;
 mod metadata;
@@ -12,4 +12,4 @@ pub use message::{
 };
 pub use metadata::Metadata;
 pub use status::{Code, Status, percent_decode, percent_encode};
-pub use timeout::parse_timeout;
+pub use timeout::{encode_timeout, parse_timeout};

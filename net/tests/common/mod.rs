@@ -28,6 +28,14 @@ impl TestServer {
     }
 
     pub fn with_config(config: ServerConfig) -> TestServer {
+        TestServer::with_tls(config, None)
+    }
+
+    /// As `with_config`, each connection TLS-wrapped when `tls` is given.
+    pub fn with_tls(
+        config: ServerConfig,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    ) -> TestServer {
         let (addr_tx, addr_rx) = mpsc::channel();
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let thread = std::thread::spawn(move || {
@@ -51,11 +59,25 @@ impl TestServer {
                         let router = router.clone();
                         let config = config.clone();
                         let mut shutdown = stop_rx.clone();
+                        let tls = tls.clone();
                         connections.push(glommio::spawn_local(async move {
-                            let _ = serve_connection(stream, &[], router, config, async move {
+                            let shutdown = async move {
                                 let _ = shutdown.wait_for(|v| *v).await;
-                            })
-                            .await;
+                            };
+                            match tls {
+                                None => {
+                                    let _ = serve_connection(stream, &[], router, config, shutdown)
+                                        .await;
+                                }
+                                Some(tls) => {
+                                    let acceptor = ringkv_net::tls::TlsAcceptor::from(tls);
+                                    let Ok(stream) = acceptor.accept(stream).await else {
+                                        return;
+                                    };
+                                    let _ = serve_connection(stream, &[], router, config, shutdown)
+                                        .await;
+                                }
+                            }
                         }));
                     }
                     for c in connections {
@@ -185,4 +207,101 @@ pub fn grpc_messages(mut body: &[u8]) -> Vec<Bytes> {
     }
     assert!(body.is_empty(), "trailing partial message");
     out
+}
+
+/// A tokio stream seen through the futures-io traits, so our runtime-agnostic client
+/// runs on tokio in tests.
+pub struct TokioIo<T>(pub T);
+
+impl<T: tokio::io::AsyncRead + Unpin> futures_lite::AsyncRead for TokioIo<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let mut read = tokio::io::ReadBuf::new(buf);
+        std::pin::Pin::new(&mut self.0)
+            .poll_read(cx, &mut read)
+            .map_ok(|()| read.filled().len())
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> futures_lite::AsyncWrite for TokioIo<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// Passes message bytes through unchanged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        bytes::BufMut::put(dst, item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Bytes>, tonic::Status> {
+        Ok(Some(bytes::Buf::copy_to_bytes(
+            src,
+            bytes::Buf::remaining(src),
+        )))
+    }
 }

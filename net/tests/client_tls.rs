@@ -1,0 +1,77 @@
+//! Our client over TLS (futures-rustls, ALPN h2) against our server over TLS.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{TestServer, TokioIo};
+use ringkv_net::client::{ClientConfig, handshake};
+use ringkv_net::grpc::Metadata;
+use ringkv_net::server::ServerConfig;
+use ringkv_net::tls::{TlsConnector, TlsFiles, client_config, server_config};
+
+#[test]
+fn unary_and_streaming_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let files = TlsFiles {
+        cert: cert.clone(),
+        key,
+        client_ca: None,
+    };
+    let server = TestServer::with_tls(
+        ServerConfig::default(),
+        Some(server_config(&files).unwrap()),
+    );
+    let connector = TlsConnector::from(client_config(&cert, None).unwrap());
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+            let tls = connector.connect(name, TokioIo(tcp)).await.unwrap();
+            assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+            let (send, connection) = handshake(tls, ClientConfig::https("localhost"));
+            let driver = tokio::task::spawn_local(connection);
+            let big = Bytes::from(vec![9u8; 2 << 20]);
+            let reply = send
+                .unary("/test.Echo/Unary", big.clone(), &Metadata::new(), None)
+                .await
+                .unwrap();
+            assert!(reply == big);
+            let mut request = 10u32.to_be_bytes().to_vec();
+            request.extend_from_slice(&1000u32.to_be_bytes());
+            let mut responses = send
+                .server_streaming(
+                    "/test.Echo/ServerStream",
+                    Bytes::from(request),
+                    &Metadata::new(),
+                    None,
+                )
+                .await
+                .unwrap();
+            let mut n = 0;
+            while let Some(message) = responses.message().await.unwrap() {
+                assert_eq!(message.len(), 1000);
+                n += 1;
+            }
+            assert_eq!(n, 10);
+            drop(responses);
+            drop(send);
+            driver.await.unwrap().unwrap();
+        })
+        .await
+        .expect("test timed out")
+    });
+    server.stop();
+}
