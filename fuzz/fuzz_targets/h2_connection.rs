@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use futures_lite::{AsyncRead, AsyncWrite};
 use libfuzzer_sys::fuzz_target;
-use ringkv_net::server::{Call, Router, ServerConfig, serve_connection};
+use ringkv_net::server::{Call, Peer, Router, ServerConfig, serve_connection};
 use ringkv_net::sniff::HTTP2_PREFACE;
 
 /// Reads `input` in chunks of `chunk` octets, then EOF; swallows writes.
@@ -83,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
     EXECUTOR.with(|ex| {
         ex.run(async {
             let router = Rc::new(router());
-            let _ = serve_connection(duplex, &[], router, ServerConfig::default(), std::future::pending()).await;
+            let _ = serve_connection(duplex, &[], router, ServerConfig::default(), Peer::default(), std::future::pending()).await;
         })
     });
 });

@@ -17,7 +17,7 @@ use ringkv_net::codec::{FrameReader, FrameWriter};
 use ringkv_net::frame::{Frame, Settings, StreamId, WindowUpdate};
 use ringkv_net::grpc::Metadata;
 use ringkv_net::hpack::{Decoder, Encoder, Header};
-use ringkv_net::server::{Router, ServerConfig, serve_connection};
+use ringkv_net::server::{Peer, Router, ServerConfig, serve_connection};
 use ringkv_net::sniff::HTTP2_PREFACE;
 
 struct Client {
@@ -117,6 +117,7 @@ fn unary_round_trip(c: &mut Criterion) {
                         &[],
                         router,
                         ServerConfig::default(),
+                        Peer::default(),
                         std::future::pending(),
                     )
                     .await;

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::{Buf, BufMut, Bytes};
-use ringkv_net::server::{Router, ServerConfig, serve_connection};
+use ringkv_net::server::{Peer, Router, ServerConfig, serve_connection};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
 use tonic::{Request, Response, Status};
@@ -63,6 +63,7 @@ fn ringkv(addr: SocketAddr, cores: usize) {
                                 &[],
                                 router,
                                 ServerConfig::default(),
+                                Peer::default(),
                                 never,
                             )
                             .await;

@@ -106,6 +106,15 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
+/// The subject CN of the certificate the client of `stream` presented (and rustls
+/// verified); `None` without one, or if it has no CN.
+pub fn peer_common_name<IO>(stream: &TlsStream<IO>) -> Option<String> {
+    let der = stream.get_ref().1.peer_certificates()?.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let cn = cert.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_owned)
+}
+
 fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let read = |reason: String| TlsError::Read {
         path: path.to_owned(),

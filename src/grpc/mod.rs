@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_lite::{AsyncRead, AsyncWrite};
 use prost::Message as _;
 use ringkv_net::grpc::{Code, Metadata, Status};
-use ringkv_net::server::{Call, Responses, Router, ServerConfig, serve_connection};
+use ringkv_net::server::{Call, Peer, Responses, Router, ServerConfig, serve_connection};
 use ringkv_proto::etcdserverpb::{
     AlarmRequest, CompactionRequest, DefragmentRequest, DeleteRangeRequest, HashKvRequest,
     HashRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseLeasesRequest, LeaseRevokeRequest,
@@ -365,13 +365,21 @@ fn decode<M: prost::Message + Default>(body: Bytes) -> Result<M, Status> {
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     already_read: Vec<u8>,
+    peer: Peer,
     shutdown: Shutdown,
     router: Rc<Router>,
     config: &ServerConfig,
 ) {
-    let result = serve_connection(stream, &already_read, router, config.clone(), async move {
-        shutdown.wait().await;
-    })
+    let result = serve_connection(
+        stream,
+        &already_read,
+        router,
+        config.clone(),
+        peer,
+        async move {
+            shutdown.wait().await;
+        },
+    )
     .await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "gRPC connection ended");

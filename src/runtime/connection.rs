@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 use ringkv_net::sniff::{self, Protocol};
 
-use ringkv_net::server::{Router, ServerConfig};
+use ringkv_net::server::{Peer, Router, ServerConfig};
 
 use super::Shutdown;
 use crate::service::Context;
@@ -16,9 +16,10 @@ use crate::service::Context;
 const PREFACE_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Serves one connection, plain TCP or TLS, on this core.
+/// Serves one connection, plain TCP or TLS (`peer` says what TLS verified), on this core.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
+    peer: Peer,
     shutdown: Shutdown,
     router: Rc<Router>,
     grpc: Rc<ServerConfig>,
@@ -35,7 +36,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     match protocol {
-        Protocol::Http2 => crate::grpc::serve(stream, buf, shutdown, router, &grpc).await,
+        Protocol::Http2 => crate::grpc::serve(stream, buf, peer, shutdown, router, &grpc).await,
         Protocol::Http1 => crate::http::serve(stream, buf, shutdown, ctx).await,
     }
 }

@@ -20,6 +20,7 @@ use futures_lite::AsyncReadExt;
 use glommio::net::{TcpListener, UnixStream};
 use glommio::sync::Gate;
 use glommio::{LocalExecutorBuilder, Placement};
+use ringkv_net::server::Peer;
 use ringkv_net::tls::TlsAcceptor;
 
 pub use shutdown::{Shutdown, ShutdownHandle};
@@ -359,14 +360,19 @@ async fn accept_loop(
                 let tls = tls.clone();
                 let task = connections.spawn(async move {
                     let Some(acceptor) = tls else {
-                        return connection::serve(stream, shutdown, router, grpc, context).await;
+                        let peer = Peer::default();
+                        return connection::serve(stream, peer, shutdown, router, grpc, context)
+                            .await;
                     };
                     let handshake = glommio::timer::timeout(TLS_HANDSHAKE_TIMEOUT, async {
                         Ok(acceptor.accept(stream).await)
                     });
                     match handshake.await {
                         Ok(Ok(stream)) => {
-                            connection::serve(stream, shutdown, router, grpc, context).await
+                            let peer = Peer {
+                                common_name: ringkv_net::tls::peer_common_name(&stream),
+                            };
+                            connection::serve(stream, peer, shutdown, router, grpc, context).await
                         }
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),

@@ -29,11 +29,21 @@ pub struct Closed;
 pub struct Call {
     /// The `:path`, e.g. `/etcdserverpb.KV/Range`.
     pub path: Bytes,
+    /// Who is at the other end of the connection, as far as its transport says.
+    pub peer: Rc<Peer>,
     pub metadata: Metadata,
     /// From `grpc-timeout`; the driver ends the call with DEADLINE_EXCEEDED when it passes.
     pub deadline: Option<Instant>,
     pub requests: Requests,
     pub responses: Responses,
+}
+
+/// What the transport knows of a connection's client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// The subject CN of the client's certificate, on TLS connections that verified one
+    /// (etcd takes it as the user name under `--client-cert-auth`).
+    pub common_name: Option<String>,
 }
 
 impl Call {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncWrite};
 
-use super::call::{Call, Requests, Responses, Shared, Slot, StreamHandle};
+use super::call::{Call, Peer, Requests, Responses, Shared, Slot, StreamHandle};
 use super::config::ServerConfig;
 use super::router::{Route, Router};
 use crate::codec::{FrameReader, FrameWriter, strip_preface};
@@ -68,18 +68,21 @@ pub async fn serve_connection<IO>(
     already_read: &[u8],
     router: Rc<Router>,
     config: ServerConfig,
+    peer: Peer,
     shutdown: impl Future<Output = ()> + 'static,
 ) -> Result<(), ConnectionError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let mut conn = Connection::new(io, already_read, router, config, Box::pin(shutdown));
+    conn.peer = Rc::new(peer);
     // Dropping `conn` tells calls still running that the connection is gone.
     poll_fn(|cx| conn.poll(cx)).await
 }
 
 struct Connection<IO> {
     io: IO,
+    peer: Rc<Peer>,
     read_buf: BytesMut,
     preface_done: bool,
     got_settings: bool,
@@ -149,6 +152,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         let now = Instant::now();
         let mut conn = Connection {
             io,
+            peer: Rc::default(),
             read_buf: BytesMut::from(already_read),
             preface_done: false,
             got_settings: false,
@@ -723,6 +727,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         };
         let call = Call {
             path: request.path,
+            peer: self.peer.clone(),
             metadata: request.metadata,
             deadline,
             requests: Requests {

@@ -7,7 +7,7 @@ mod config;
 mod connection;
 mod router;
 
-pub use call::{Call, Closed, Requests, Responses};
+pub use call::{Call, Closed, Peer, Requests, Responses};
 pub use config::ServerConfig;
 pub use connection::{ConnectionError, serve_connection};
 pub use router::{HEALTH_CHECK_PATH, Router, health};

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use ringkv_net::grpc::{Code, Status};
-use ringkv_net::server::{Call, Router, ServerConfig, serve_connection};
+use ringkv_net::server::{Call, Peer, Router, ServerConfig, serve_connection};
 
 /// Messages `Flood` managed to queue (its `send` returned).
 pub static FLOOD_SENT: AtomicU64 = AtomicU64::new(0);
@@ -66,16 +66,34 @@ impl TestServer {
                             };
                             match tls {
                                 None => {
-                                    let _ = serve_connection(stream, &[], router, config, shutdown)
-                                        .await;
+                                    let peer = Peer::default();
+                                    let _ = serve_connection(
+                                        stream,
+                                        &[],
+                                        router,
+                                        config,
+                                        peer,
+                                        shutdown,
+                                    )
+                                    .await;
                                 }
                                 Some(tls) => {
                                     let acceptor = ringkv_net::tls::TlsAcceptor::from(tls);
                                     let Ok(stream) = acceptor.accept(stream).await else {
                                         return;
                                     };
-                                    let _ = serve_connection(stream, &[], router, config, shutdown)
-                                        .await;
+                                    let peer = Peer {
+                                        common_name: ringkv_net::tls::peer_common_name(&stream),
+                                    };
+                                    let _ = serve_connection(
+                                        stream,
+                                        &[],
+                                        router,
+                                        config,
+                                        peer,
+                                        shutdown,
+                                    )
+                                    .await;
                                 }
                             }
                         }));
@@ -129,6 +147,14 @@ pub fn test_router() -> Router {
     let mut router = Router::new();
     router.health(&["test.Echo"]);
     router.unary("/test.Echo/Unary", |_, request| async move { Ok(request) });
+    // The client certificate's CN, as the transport reported it ("" without one).
+    router.add("/test.Echo/Peer", |mut call: Call| async move {
+        let _ = call.requests.next().await;
+        let name = call.peer.common_name.clone().unwrap_or_default();
+        // A client that went away is no error of the handler's.
+        let _ = call.responses.send(Bytes::from(name)).await;
+        Ok(())
+    });
     router.add("/test.Echo/ServerStream", |mut call: Call| async move {
         let Some(Ok(request)) = call.requests.next().await else {
             return Err(Status::new(Code::InvalidArgument, "no request"));
