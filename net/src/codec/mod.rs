@@ -3,6 +3,7 @@
 //! `writer` builds outgoing frames into as few buffers as possible so a connection issues
 //! one vectored write per turn of its loop. Neither knows stream state: that is `proto/`.
 
+pub(crate) mod io;
 mod reader;
 mod writer;
 

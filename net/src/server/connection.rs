@@ -12,13 +12,12 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::future::{Future, poll_fn};
-use std::io::IoSlice;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncWrite};
 
 use super::call::{Call, Peer, Requests, Responses, Shared, Slot, StreamHandle};
@@ -47,10 +46,6 @@ pub enum ConnectionError {
     KeepaliveTimeout,
 }
 
-/// Octets asked of the socket per read.
-const READ_CHUNK: usize = 16 * 1024;
-/// At most this many buffers go into one vectored write.
-const MAX_IOVECS: usize = 64;
 /// grpc-go's `maxPingStrikes`: the third early ping closes the connection.
 const MAX_PING_STRIKES: u32 = 2;
 /// grpc-go's `defaultPingTimeout`: without streams (and without PermitWithoutStream) a
@@ -311,58 +306,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        let start = self.read_buf.len();
-        self.read_buf.resize(start + READ_CHUNK, 0);
-        let result = Pin::new(&mut self.io).poll_read(cx, &mut self.read_buf[start..]);
-        let n = match &result {
-            Poll::Ready(Ok(n)) => *n,
-            _ => 0,
-        };
-        self.read_buf.truncate(start + n);
-        result
+        crate::codec::io::poll_read(&mut self.io, &mut self.read_buf, cx)
     }
 
     /// Writes queued output; `Ok(true)` when something was written.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
-        let mut wrote = false;
-        while !self.out.is_empty() {
-            let slices: Vec<IoSlice<'_>> = self
-                .out
-                .iter()
-                .take(MAX_IOVECS)
-                .map(|b| IoSlice::new(b))
-                .collect();
-            let n = match Pin::new(&mut self.io).poll_write_vectored(cx, &slices) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
-                }
-                Poll::Ready(Ok(n)) => n,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => break,
-            };
-            wrote = true;
-            self.out_len = self.out_len.saturating_sub(n);
-            let mut left = n;
-            while left > 0 {
-                let Some(front) = self.out.front_mut() else {
-                    break;
-                };
-                if front.len() <= left {
-                    left -= front.len();
-                    self.out.pop_front();
-                } else {
-                    front.advance(left);
-                    left = 0;
-                }
-            }
-        }
-        if wrote {
-            Poll::Ready(Ok(true))
-        } else if self.out.is_empty() {
-            Poll::Ready(Ok(false))
-        } else {
-            Poll::Pending
-        }
+        crate::codec::io::poll_write(&mut self.io, &mut self.out, &mut self.out_len, cx)
     }
 
     fn process_input(&mut self) {
