@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod auto_compact;
+pub mod auto_tls;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -138,6 +138,7 @@ fn serve_options(config: &ServerConfig) -> ServeOptions {
             })
             .collect(),
         client_tls: config.client_tls(),
+        auto_tls: config.auto_tls,
         cores: config.cores,
         initial_cluster: config
             .initial_cluster

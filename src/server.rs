@@ -29,6 +29,8 @@ pub struct ServeOptions {
     /// `--cert-file`, `--key-file` and, with `--client-cert-auth`, `--trusted-ca-file`:
     /// what the `https` client URLs serve with.
     pub client_tls: Option<TlsFiles>,
+    /// `--auto-tls`: without `client_tls`, serve a self-signed certificate.
+    pub auto_tls: bool,
     pub cores: usize,
     /// `--initial-cluster` as (name, peer URL) pairs, and `--initial-cluster-token`.
     pub initial_cluster: Vec<(String, String)>,
@@ -69,6 +71,8 @@ pub enum ServeError {
     Store { path: PathBuf, source: MvccError },
     #[error(transparent)]
     Tls(ringkv_net::tls::TlsError),
+    #[error("cannot make the --auto-tls certificate: {0}")]
+    AutoTls(std::io::Error),
     #[error("cannot start the store jobs thread: {0}")]
     StoreJobs(std::io::Error),
 
@@ -87,7 +91,26 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         cores = options.cores,
         "starting a ringkv server"
     );
-    let tls = match &options.client_tls {
+    let data_dir = DataDir::open(&options.data_dir)?;
+    let tls_files = match (&options.client_tls, options.auto_tls) {
+        (Some(files), _) => Some(files.clone()),
+        (None, true) => {
+            let hosts: Vec<String> = options
+                .listen_clients
+                .iter()
+                .map(|(host, _)| {
+                    let name = host
+                        .rsplit_once(':')
+                        .map_or(host.as_str(), |(name, _)| name);
+                    name.trim_matches(['[', ']']).to_owned()
+                })
+                .collect();
+            let dir = options.data_dir.join("fixtures").join("client");
+            Some(crate::auto_tls::self_signed(&dir, &hosts).map_err(ServeError::AutoTls)?)
+        }
+        (None, false) => None,
+    };
+    let tls = match &tls_files {
         Some(files) => Some(TlsAcceptor::from(
             ringkv_net::tls::server_config(files).map_err(ServeError::Tls)?,
         )),
@@ -103,7 +126,6 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
             })
         })
         .collect::<Result<Vec<_>, ServeError>>()?;
-    let data_dir = DataDir::open(&options.data_dir)?;
     let wal_dir = match &options.wal_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|source| ServeError::WalDir {

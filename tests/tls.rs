@@ -214,7 +214,36 @@ fn a_trusted_ca_alone_also_requires_client_certificates(target: Target) {
     assert_eq!(code, 0, "{err}");
 }
 
+/// `--auto-tls` with an https URL and no certificate: a self-signed one is made under
+/// `<data-dir>/fixtures/client`, kept across a restart, and clients that skip verification
+/// are served.
+fn auto_tls_serves_a_self_signed_certificate(target: Target) {
+    let dir = scratch_dir("tls-auto");
+    let data = dir.join("data");
+    let mut server = target.start_scheme(&data, "https", &["--auto-tls"]);
+    let skip = [
+        "--insecure-transport=false".to_owned(),
+        "--insecure-skip-tls-verify".to_owned(),
+    ];
+    let (code, _, err) = etcdctl(&server, &skip, &["put", "k", "auto"]);
+    assert_eq!(code, 0, "{err}");
+    let cert = data.join("fixtures/client/cert.pem");
+    let made = std::fs::read(&cert).expect("the generated certificate");
+    assert!(data.join("fixtures/client/key.pem").exists());
+    server.restart();
+    assert_eq!(
+        std::fs::read(&cert).expect("cert"),
+        made,
+        "reused after a restart"
+    );
+    let (code, out, err) = etcdctl(&server, &skip, &["get", "k", "--print-value-only"]);
+    assert_eq!((code, out.as_str()), (0, "auto\n"), "{err}");
+    // Verifying clients do not know this certificate.
+    assert!(refused(&server, &[], &["get", "k"]));
+}
+
 for_both_targets!(
+    auto_tls_serves_a_self_signed_certificate,
     https_serves_grpc_over_tls,
     client_cert_auth_needs_a_certificate_from_the_trusted_ca,
     a_trusted_ca_alone_also_requires_client_certificates,

@@ -553,7 +553,7 @@ pub static FLAGS: &[FlagSpec] = &[
         "false",
         Bool,
         Security,
-        TLS,
+        Yes,
         "Serve clients TLS with a generated certificate.",
     ),
     flag(

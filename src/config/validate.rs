@@ -37,6 +37,7 @@ pub fn build(raw: &RawSettings, from_command_line: bool) -> Result<ServerConfig,
     // etcd parses the retention when the server starts, after every flag check.
     config.auto_compaction()?;
     if config.client_tls().is_none()
+        && !config.auto_tls
         && let Some(url) = config
             .listen_client_urls
             .iter()
