@@ -37,34 +37,22 @@ pub enum TlsError {
 
 /// The rustls server configuration for `files`.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    // ring, deprecated by rustls only for lacking post-quantum key exchange: aws-lc-rs would
-    // add cmake and minutes of C build, and etcd's Go clients offer X25519 and P-256 anyway.
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = provider();
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let builder = match &files.client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
-            let mut roots = RootCertStore::empty();
-            for cert in certificates(ca)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| TlsError::Config(format!("{}: {e}", ca.display())))?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| TlsError::Config(e.to_string()))?;
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), provider)
+                    .build()
+                    .map_err(|e| TlsError::Config(e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| TlsError::Read {
-        path: files.key.clone(),
-        reason: e.to_string(),
-    })?;
     let mut config = builder
-        .with_single_cert(certificates(&files.cert)?, key)
+        .with_single_cert(certificates(&files.cert)?, private_key(&files.key)?)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
@@ -77,29 +65,15 @@ pub fn client_config(
     ca: &Path,
     identity: Option<(&Path, &Path)>,
 ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
-    for cert in certificates(ca)? {
-        roots
-            .add(cert)
-            .map_err(|e| TlsError::Config(format!("{}: {e}", ca.display())))?;
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_root_certificates(roots);
+        .with_root_certificates(roots(ca)?);
     let mut config = match identity {
         None => builder.with_no_client_auth(),
-        Some((cert, key)) => {
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Read {
-                path: key.to_owned(),
-                reason: e.to_string(),
-            })?;
-            builder
-                .with_client_auth_cert(certificates(cert)?, key)
-                .map_err(|e| TlsError::Config(e.to_string()))?
-        }
+        Some((cert, key)) => builder
+            .with_client_auth_cert(certificates(cert)?, private_key(key)?)
+            .map_err(|e| TlsError::Config(e.to_string()))?,
     };
     // gRPC needs HTTP/2; a server that cannot speak it fails the handshake instead.
     config.alpn_protocols = vec![b"h2".to_vec()];
@@ -113,6 +87,31 @@ pub fn peer_common_name<IO>(stream: &TlsStream<IO>) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let cn = cert.subject().iter_common_name().next()?;
     cn.as_str().ok().map(str::to_owned)
+}
+
+/// ring, deprecated by rustls only for lacking post-quantum key exchange: aws-lc-rs would
+/// add cmake and minutes of C build, and etcd's Go clients offer X25519 and P-256 anyway.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[allow(deprecated)]
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The certificates of the PEM bundle `ca`, as trust anchors.
+fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(ca)? {
+        roots
+            .add(cert)
+            .map_err(|e| TlsError::Config(format!("{}: {e}", ca.display())))?;
+    }
+    Ok(roots)
+}
+
+fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::Read {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {

@@ -8,7 +8,6 @@ pub mod cpus;
 mod listener;
 mod shutdown;
 
-use crate::auto_compact::AutoCompaction;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
@@ -26,6 +25,7 @@ use ringkv_net::tls::TlsAcceptor;
 pub use shutdown::{Shutdown, ShutdownHandle};
 
 use crate::apply::{Applier, ApplyOutcome};
+use crate::auto_compact::AutoCompaction;
 use crate::raft::{RaftConfig, RaftHandle, RaftInbox, RaftNode};
 use crate::service::Context;
 
