@@ -7,13 +7,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use common::etcd::ETCDCTL_BIN;
+use common::etcd::{ETCDCTL_BIN, EtcdctlOutput, run_etcdctl};
 use common::{Target, TestServer, scratch_dir};
 use serde_json::{Value, json};
 
@@ -38,13 +38,6 @@ for_both_targets! {
     long_keys_put_get_range_and_delete,
 }
 
-/// What one `etcdctl` run printed.
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// `etcdctl` against one server; every run is bounded by `RUN_TIMEOUT`.
 struct Etcdctl {
     endpoint: String,
@@ -59,36 +52,12 @@ impl Etcdctl {
         }
     }
 
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(ETCDCTL_BIN)
-            .env_clear()
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", self.endpoint))
-            .args(["--dial-timeout=10s", "--command-timeout=30s"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn /usr/bin/etcdctl (Debian package etcd-client)");
-        let mut input = child.stdin.take().expect("stdin is piped");
-        let stdin = stdin.to_owned();
-        let writer = std::thread::spawn(move || {
-            let _ = input.write_all(stdin.as_bytes());
-        });
-        let stdout = read_all(child.stdout.take().expect("stdout is piped"));
-        let stderr = read_all(child.stderr.take().expect("stderr is piped"));
-        let status = common::wait_bounded(&mut child, RUN_TIMEOUT).unwrap_or_else(|| {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("etcdctl {args:?} still running after {RUN_TIMEOUT:?}");
-        });
-        let _ = writer.join();
-        Output {
-            code: status.code().unwrap_or(-1),
-            stdout: stdout.join().unwrap_or_default(),
-            stderr: stderr.join().unwrap_or_default(),
-        }
+    fn run(&self, args: &[&str], stdin: &str) -> EtcdctlOutput {
+        let args: Vec<&str> = ["--dial-timeout=10s", "--command-timeout=30s"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        run_etcdctl(&self.endpoint, &args, stdin, RUN_TIMEOUT)
     }
 
     /// Runs a command that must succeed; returns its stdout.
@@ -199,14 +168,6 @@ impl Drop for Watch {
         let _ = self.child.kill();
         let _ = common::wait_bounded(&mut self.child, RUN_TIMEOUT);
     }
-}
-
-fn read_all(mut stream: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stream.read_to_string(&mut text);
-        text
-    })
 }
 
 fn strip_ids(value: &mut Value) {

@@ -9,10 +9,9 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::etcd::ETCDCTL_BIN;
+use common::etcd::run_etcdctl;
 use common::{Target, TestServer, scratch_dir};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
 
@@ -93,39 +92,18 @@ fn etcdctl_timeouts(
     tls: &[String],
     args: &[&str],
 ) -> (i32, String, String) {
-    let mut child = Command::new(ETCDCTL_BIN)
-        .env_clear()
-        .env("ETCDCTL_API", "3")
-        .arg(format!("--endpoints={}", server.endpoint()))
-        .arg(format!("--dial-timeout={timeout}"))
-        .arg(format!("--command-timeout={timeout}"))
-        .args(tls)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn /usr/bin/etcdctl (Debian package etcd-client)");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let read = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let (out, err) = (read(Box::new(stdout)), read(Box::new(stderr)));
-    let status = common::wait_bounded(&mut child, RUN_TIMEOUT).unwrap_or_else(|| {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("etcdctl {args:?} still running after {RUN_TIMEOUT:?}");
-    });
-    (
-        status.code().unwrap_or(-1),
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default(),
-    )
+    let timeouts = [
+        format!("--dial-timeout={timeout}"),
+        format!("--command-timeout={timeout}"),
+    ];
+    let all: Vec<&str> = timeouts
+        .iter()
+        .chain(tls)
+        .map(String::as_str)
+        .chain(args.iter().copied())
+        .collect();
+    let out = run_etcdctl(&server.endpoint(), &all, "", RUN_TIMEOUT);
+    (out.code, out.stdout, out.stderr)
 }
 
 fn flag(name: &str, path: &Path) -> String {

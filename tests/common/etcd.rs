@@ -19,6 +19,53 @@ use super::{START_TIMEOUT, STOP_TIMEOUT, Server, base_args, forward_lines, wait_
 pub const ETCD_BIN: &str = "/usr/bin/etcd";
 pub const ETCDCTL_BIN: &str = "/usr/bin/etcdctl";
 
+/// What one `etcdctl` run printed.
+pub struct EtcdctlOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the Debian `etcdctl` (v3) once against `endpoint` with `args`, feeding it `stdin`;
+/// the test fails if it is still running after `limit` (it is then killed by its PID).
+pub fn run_etcdctl(endpoint: &str, args: &[&str], stdin: &str, limit: Duration) -> EtcdctlOutput {
+    let mut child = Command::new(ETCDCTL_BIN)
+        .env_clear()
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoint}"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn /usr/bin/etcdctl (Debian package etcd-client)");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let stdin = stdin.to_owned();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(stdin.as_bytes());
+    });
+    let read_all = |mut stream: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stream.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().expect("stdout is piped")));
+    let stderr = read_all(Box::new(child.stderr.take().expect("stderr is piped")));
+    let status = wait_bounded(&mut child, limit).unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("etcdctl {args:?} still running after {limit:?}");
+    });
+    let _ = writer.join();
+    EtcdctlOutput {
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
 /// How many times a start is retried when a probed port was taken in the meantime.
 const PORT_ATTEMPTS: usize = 5;
 
