@@ -3,54 +3,15 @@
 //! flight. The driver and the calls must never panic and must end (the input ends with EOF).
 #![no_main]
 
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_lite::{AsyncRead, AsyncWrite};
 use libfuzzer_sys::fuzz_target;
 use ringkv_net::client::{ClientConfig, handshake};
 use ringkv_net::grpc::Metadata;
 
-/// Reads `input` in chunks of `chunk` octets, then EOF; swallows writes.
-struct Duplex {
-    input: Vec<u8>,
-    pos: usize,
-    chunk: usize,
-}
-
-impl AsyncRead for Duplex {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let rest = self.input.get(self.pos..).unwrap_or_default();
-        let n = rest.len().min(buf.len()).min(self.chunk);
-        buf[..n].copy_from_slice(&rest[..n]);
-        self.pos += n;
-        Poll::Ready(Ok(n))
-    }
-}
-
-impl AsyncWrite for Duplex {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
+#[path = "support/duplex.rs"]
+mod duplex;
+use duplex::Duplex;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&chunk, body)) = data.split_first() else {
