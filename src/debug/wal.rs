@@ -30,12 +30,17 @@ pub fn print(data_dir: &Path, out: &mut impl Write) -> io::Result<Verdict> {
     let mut verdict = Verdict::Clean;
     for (seq, first_index, name) in segments {
         let bytes = std::fs::read(wal_dir.join(&name))?;
-        let scanned = scan(&bytes);
+        let scanned = scan(&bytes, seq);
         writeln!(
             out,
-            "segment {name}: seq {seq}, first index {first_index}, {} bytes, {} record(s)",
+            "segment {name}: seq {seq}, first index {first_index}, {} bytes, {} record(s){}",
             bytes.len(),
-            scanned.records.len()
+            scanned.records.len(),
+            if scanned.recycled {
+                " (recycled file: the bytes after the end are an older segment's)"
+            } else {
+                ""
+            }
         )?;
         writeln!(
             out,

@@ -29,6 +29,8 @@ pub trait SegmentFile: Send + Sync + 'static {
     fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()>;
     /// fdatasync: every write that returned before this call is durable when it returns.
     fn sync_data(&self) -> io::Result<()>;
+    /// The file's length in bytes.
+    fn size(&self) -> io::Result<u64>;
 }
 
 /// A directory of segment files. `Clone + Send` so the next segment can be prepared on a
@@ -70,6 +72,9 @@ pub struct FsFile {
     file: File,
     path: PathBuf,
     direct: bool,
+    /// The aligned copy O_DIRECT writes go through, kept between writes: allocating (and
+    /// faulting in) a fresh one per write cost more than the copy itself.
+    staging: Mutex<Option<AlignedBlocks>>,
 }
 
 fn open_rw(path: &Path) -> io::Result<FsFile> {
@@ -83,6 +88,7 @@ fn open_rw(path: &Path) -> io::Result<FsFile> {
             file,
             path: path.to_owned(),
             direct: true,
+            staging: Mutex::new(None),
         }),
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
             let file = OpenOptions::new().read(true).write(true).open(path)?;
@@ -90,6 +96,7 @@ fn open_rw(path: &Path) -> io::Result<FsFile> {
                 file,
                 path: path.to_owned(),
                 direct: false,
+                staging: Mutex::new(None),
             })
         }
         Err(e) => Err(e),
@@ -153,26 +160,34 @@ impl SegmentDir for FileDir {
 }
 
 /// A `BLOCK`-aligned heap buffer, because O_DIRECT needs aligned memory too.
+#[derive(Debug)]
 struct AlignedBlocks {
     ptr: std::ptr::NonNull<u8>,
     layout: std::alloc::Layout,
 }
 
+// SAFETY: the buffer is plain bytes owned by this value; nothing else points into it.
+unsafe impl Send for AlignedBlocks {}
+
 impl AlignedBlocks {
-    fn copy_of(bytes: &[u8]) -> io::Result<Self> {
-        let layout = std::alloc::Layout::from_size_align(bytes.len().max(BLOCK), BLOCK)
+    fn with_capacity(len: usize) -> io::Result<Self> {
+        let layout = std::alloc::Layout::from_size_align(len.max(BLOCK), BLOCK)
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: the layout has a non-zero size.
         let raw = unsafe { std::alloc::alloc_zeroed(layout) };
         let ptr = std::ptr::NonNull::new(raw).ok_or(io::ErrorKind::OutOfMemory)?;
-        // SAFETY: ptr is valid for layout.size() >= bytes.len() bytes and does not overlap.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.as_ptr(), bytes.len()) };
         Ok(AlignedBlocks { ptr, layout })
     }
 
-    fn slice(&self, len: usize) -> &[u8] {
-        // SAFETY: the allocation holds layout.size() initialised bytes; len is clamped to it.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), len.min(self.layout.size())) }
+    /// Copies `bytes` to the start of the buffer and returns that copy.
+    fn copy_of(&mut self, bytes: &[u8]) -> &[u8] {
+        let len = bytes.len().min(self.layout.size());
+        // SAFETY: ptr is valid for layout.size() >= len bytes, initialised (allocated
+        // zeroed), exclusively borrowed through &mut self, and does not overlap `bytes`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.as_ptr(), len);
+            std::slice::from_raw_parts(self.ptr.as_ptr(), len)
+        }
     }
 }
 
@@ -190,8 +205,18 @@ impl SegmentFile for FsFile {
 
     fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         if self.direct && !bytes.as_ptr().addr().is_multiple_of(BLOCK) {
-            let aligned = AlignedBlocks::copy_of(bytes)?;
-            self.file.write_all_at(aligned.slice(bytes.len()), offset)
+            let mut staging = lock(&self.staging);
+            if staging
+                .as_ref()
+                .is_none_or(|s| s.layout.size() < bytes.len())
+            {
+                *staging = Some(AlignedBlocks::with_capacity(bytes.len())?);
+            }
+            let aligned = staging
+                .as_mut()
+                .ok_or(io::ErrorKind::OutOfMemory)?
+                .copy_of(bytes);
+            self.file.write_all_at(aligned, offset)
         } else {
             self.file.write_all_at(bytes, offset)
         }
@@ -199,6 +224,10 @@ impl SegmentFile for FsFile {
 
     fn sync_data(&self) -> io::Result<()> {
         self.file.sync_data()
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
     }
 }
 
@@ -258,6 +287,10 @@ impl SegmentFile for MemFile {
 
     fn sync_data(&self) -> io::Result<()> {
         Ok(())
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(lock(&self.bytes).len() as u64)
     }
 }
 

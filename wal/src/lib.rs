@@ -16,7 +16,7 @@ pub mod scan;
 pub mod segment;
 pub mod storage;
 
-pub use dir::{FileDir, MemDir, SegmentDir, SegmentFile};
+pub use dir::{FileDir, FsFile, MemDir, SegmentDir, SegmentFile};
 pub use log::{Damage, Log, Options, Recovered, SyncJob, SyncTicket, WalError};
 pub use record::{Entry, HardState, Record, SnapshotMark};
 pub use storage::WalStorage;

@@ -8,8 +8,12 @@
 //! the old segment's last blocks and syncs them before the new segment gets any data, so only
 //! the last segment can ever hold a torn tail; each new segment starts with a header chained
 //! to the old one and restates the snapshot marker and HardState, so purging old segments
-//! never loses state. The next segment is zero-filled in the background once the active one
-//! is half full, so rotation only renames it. Recovery ([`Log::open`]) reads every segment,
+//! never loses state. Purged segments are recycled: the oldest one is renamed to be the next
+//! segment, because overwriting blocks a file already holds is what keeps appends at the
+//! disk's overwrite cost (records carry their segment's tag, so what it held before is never
+//! replayed; see [`crate::scan`]). Only when none is at hand is the next segment zero-filled,
+//! in the background once the active one is half full; either way rotation only renames it.
+//! Recovery ([`Log::open`]) reads every segment,
 //! checks names, sequence and chain, cuts a torn tail of the last segment back to its last
 //! good record (logged), and refuses anything else with [`WalError::Corrupt`] naming the file
 //! and offset.
@@ -21,7 +25,8 @@ use thiserror::Error;
 
 use crate::dir::{BLOCK, SegmentDir, SegmentFile};
 use crate::record::{
-    Entry, HardState, Record, RecordError, SnapshotMark, encode_entry, entry_encoded_len,
+    Entry, FLAG_JOB_START, FLAG_RECYCLED, HardState, Record, RecordError, SnapshotMark, Stamp,
+    encode_entry, entry_encoded_len,
 };
 use crate::scan::{self, Stop};
 use crate::segment;
@@ -243,14 +248,22 @@ pub struct Log<D: SegmentDir> {
     snapshot_seq: u64,
     durable_snapshot_seq: u64,
     sync_in_flight: bool,
-    /// The next segment, being zero-filled on a thread of its own under [`PREPARED`] so
-    /// that rotation only renames it: filling 64 MiB on the raft core stalled every write
-    /// for tens of milliseconds each rotation.
+    /// The active segment's stamp, and whether the job being collected has a record yet
+    /// (its first one carries [`FLAG_JOB_START`]).
+    stamp: Stamp,
+    job_started: bool,
+    /// A purged segment renamed to [`RECYCLED`]; the next rotation takes it first (its old
+    /// records are stale under the new segment's tag).
+    recycled: bool,
+    /// A segment being zero-filled under [`PREPARED`] on a thread of its own, for when none
+    /// is recycled: filling 64 MiB on the raft core stalled every write for tens of
+    /// milliseconds each rotation.
     prepared: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
-/// The name the next segment is prepared under; never a segment name.
+/// The names the next segment is kept under until rotation; never segment names.
 const PREPARED: &str = "next-segment.wal.tmp";
+const RECYCLED: &str = "recycled-segment.wal.tmp";
 
 fn align_down(n: usize) -> usize {
     n / BLOCK * BLOCK
@@ -306,12 +319,16 @@ impl<D: SegmentDir> Log<D> {
             snapshot_seq: 0,
             durable_snapshot_seq: 0,
             sync_in_flight: false,
+            stamp: Stamp::of(0),
+            job_started: false,
+            recycled: false,
             prepared: None,
         };
-        // Segments that are all zeros at the end were created by a rotation whose first sync
-        // never finished (a sync writes and syncs a segment before touching the next), so
-        // they hold nothing; drop them and let the last written segment be the tail.
-        while let Some((_, _, name)) = found.last() {
+        // Segments at the end without a record of their own were made by a rotation whose
+        // first sync never finished (a sync writes and syncs a segment before touching the
+        // next, and its first record opens the segment), so nothing in them was acknowledged;
+        // drop them and let the last written segment be the tail.
+        while let Some((seq, _, name)) = found.last() {
             let path = log.dir.path(name);
             let bytes = log
                 .dir
@@ -321,7 +338,8 @@ impl<D: SegmentDir> Log<D> {
                     file: path.clone(),
                     source,
                 })?;
-            if bytes.iter().any(|&b| b != 0) {
+            let scanned = scan::scan(&bytes, *seq);
+            if !scanned.records.is_empty() || scanned.stop != Stop::Clean {
                 break;
             }
             tracing::warn!(file = %path.display(), "WAL: removing a never-written segment");
@@ -359,7 +377,7 @@ impl<D: SegmentDir> Log<D> {
                 file: path.clone(),
                 source,
             })?;
-            let scan = scan::scan(&bytes);
+            let scan = scan::scan(&bytes, seq);
             let is_last = i + 1 == count;
             match (&scan.stop, is_last) {
                 (Stop::Corrupt { offset, error }, _) => {
@@ -368,7 +386,7 @@ impl<D: SegmentDir> Log<D> {
                 (Stop::Torn { offset }, false) => {
                     return Err(corrupt(*offset, Damage::TornBeforeLastSegment));
                 }
-                (Stop::Clean, false) if scan.dirty_after_end => {
+                (Stop::Clean, false) if scan.dirty_after_end() => {
                     return Err(corrupt(scan.end, Damage::DataAfterEnd));
                 }
                 _ => {}
@@ -417,9 +435,9 @@ impl<D: SegmentDir> Log<D> {
             let file = Arc::new(file);
             let seg_crc = scan.last_crc();
             if is_last {
-                let needs_repair = !matches!(scan.stop, Stop::Clean)
-                    || scan.dirty_after_end
-                    || bytes.len() < log.opts.segment_size;
+                let short = bytes.len() < log.opts.segment_size;
+                let needs_repair =
+                    !matches!(scan.stop, Stop::Clean) || scan.dirty_after_end() || short;
                 // Keep the partial last block in memory: the next write rewrites it whole.
                 log.pending_start = align_down(scan.end);
                 log.pending = bytes
@@ -434,10 +452,11 @@ impl<D: SegmentDir> Log<D> {
                         stop = ?scan.stop,
                         "WAL: cutting a torn tail back to the last good record"
                     );
-                    // Zero everything from the cut to the last non-zero byte and restore the
-                    // preallocated length, so later scans see a clean end.
-                    let dirty_end = bytes.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
-                    let repair_end = dirty_end.max(log.opts.segment_size).div_ceil(BLOCK) * BLOCK;
+                    // Zero everything from the cut to the end of what a later scan could take
+                    // for ours, and restore the preallocated length, so later scans see a
+                    // clean end.
+                    let min_len = if short { log.opts.segment_size } else { 0 };
+                    let repair_end = scan.dirty_end.max(min_len).div_ceil(BLOCK) * BLOCK;
                     let mut block = log.pending.clone();
                     block.resize(repair_end - log.pending_start, 0);
                     file.write_at(log.pending_start as u64, &block)
@@ -459,6 +478,7 @@ impl<D: SegmentDir> Log<D> {
                 None if is_last => {
                     // The last segment's header never reached the disk: write it now.
                     log.tail_crc = prev.map_or(0, |(_, crc)| crc);
+                    log.stamp = Stamp::of(seq);
                     log.encode(&Record::SegmentHeader {
                         prev_crc: log.tail_crc,
                         seq,
@@ -474,6 +494,7 @@ impl<D: SegmentDir> Log<D> {
             }
         }
         log.tail_crc = prev.map_or(0, |(_, crc)| crc);
+        log.stamp = Stamp::of(log.segments.last().map_or(0, |s| s.seq));
         log.last_index = recovered.last_index();
         log.hard_state = recovered.hard_state;
         log.snapshot = recovered.snapshot.clone();
@@ -523,8 +544,12 @@ impl<D: SegmentDir> Log<D> {
             }
             last = e.index;
         }
+        self.pending
+            .reserve(entries.iter().map(entry_encoded_len).sum::<usize>());
         for e in entries {
-            self.append_encoded(entry_encoded_len(e), |prev, out| encode_entry(e, prev, out))?;
+            self.append_encoded(entry_encoded_len(e), |prev, stamp, out| {
+                encode_entry(e, prev, stamp, out)
+            })?;
             self.last_index = e.index;
             if let Some(s) = self.segments.last_mut() {
                 s.max_entry_index = s.max_entry_index.max(e.index);
@@ -568,15 +593,17 @@ impl<D: SegmentDir> Log<D> {
     }
 
     fn append(&mut self, record: Record) -> Result<(), WalError> {
-        self.append_encoded(record.encoded_len(), |prev, out| record.encode(prev, out))
+        self.append_encoded(record.encoded_len(), |prev, stamp, out| {
+            record.encode(prev, stamp, out)
+        })
     }
 
     /// Appends a record `len` bytes long that `encode` writes (chained from the CRC it is
-    /// given, returning its own), rotating first if it does not fit.
+    /// given, stamped as given, returning its own CRC), rotating first if it does not fit.
     fn append_encoded(
         &mut self,
         len: usize,
-        encode: impl FnOnce(u32, &mut Vec<u8>) -> u32,
+        encode: impl FnOnce(u32, Stamp, &mut Vec<u8>) -> u32,
     ) -> Result<(), WalError> {
         if self.end + len > self.opts.segment_size {
             self.rotate()?;
@@ -587,9 +614,10 @@ impl<D: SegmentDir> Log<D> {
                 });
             }
         }
-        self.tail_crc = encode(self.tail_crc, &mut self.pending);
+        let stamp = self.next_stamp();
+        self.tail_crc = encode(self.tail_crc, stamp, &mut self.pending);
         self.end = self.pending_start + self.pending.len();
-        if self.prepared.is_none() && self.end >= self.opts.segment_size / 2 {
+        if !self.recycled && self.prepared.is_none() && self.end >= self.opts.segment_size / 2 {
             self.prepare_next_segment();
         }
         Ok(())
@@ -609,14 +637,18 @@ impl<D: SegmentDir> Log<D> {
         }
     }
 
-    /// The file for a new segment `name`: the prepared one renamed, or (none prepared, or
-    /// preparing failed) one created here.
-    fn new_segment_file(&mut self, name: &str) -> std::io::Result<D::File> {
+    /// The file for a new segment `name`, and whether it is a recycled one: the recycled
+    /// one or the prepared one renamed, or (neither, or preparing failed) one created here.
+    fn new_segment_file(&mut self, name: &str) -> std::io::Result<(D::File, bool)> {
+        if std::mem::take(&mut self.recycled) {
+            self.dir.rename(RECYCLED, name)?;
+            return Ok((self.dir.open(name)?, true));
+        }
         if let Some(handle) = self.prepared.take() {
             match handle.join() {
                 Ok(Ok(())) => {
                     self.dir.rename(PREPARED, name)?;
-                    return self.dir.open(name);
+                    return Ok((self.dir.open(name)?, false));
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "WAL: preparing the next segment failed")
@@ -624,11 +656,23 @@ impl<D: SegmentDir> Log<D> {
                 Err(_) => tracing::warn!("WAL: the thread preparing the next segment panicked"),
             }
         }
-        self.dir.create(name, self.opts.segment_size)
+        Ok((self.dir.create(name, self.opts.segment_size)?, false))
+    }
+
+    /// The stamp for the next record: the active segment's, marked as a job's first record
+    /// if it is one.
+    fn next_stamp(&mut self) -> Stamp {
+        let first_of_job = !std::mem::replace(&mut self.job_started, true);
+        if first_of_job {
+            self.stamp.with(FLAG_JOB_START)
+        } else {
+            self.stamp
+        }
     }
 
     fn encode(&mut self, record: &Record) {
-        self.tail_crc = record.encode(self.tail_crc, &mut self.pending);
+        let stamp = self.next_stamp();
+        self.tail_crc = record.encode(self.tail_crc, stamp, &mut self.pending);
         self.end = self.pending_start + self.pending.len();
     }
 
@@ -646,7 +690,7 @@ impl<D: SegmentDir> Log<D> {
 
     fn start_segment(&mut self, seq: u64, first_index: u64) -> Result<(), WalError> {
         let name = segment::file_name(seq, first_index);
-        let file = self
+        let (file, recycled) = self
             .new_segment_file(&name)
             .map_err(|source| WalError::Io {
                 file: self.dir.path(&name),
@@ -661,10 +705,17 @@ impl<D: SegmentDir> Log<D> {
         self.pending.clear();
         self.pending_start = 0;
         self.end = 0;
-        self.encode(&Record::SegmentHeader {
+        self.stamp = Stamp::of(seq);
+        let mut stamp = self.next_stamp();
+        if recycled {
+            stamp = stamp.with(FLAG_RECYCLED);
+        }
+        let header = Record::SegmentHeader {
             prev_crc: self.tail_crc,
             seq,
-        });
+        };
+        self.tail_crc = header.encode(self.tail_crc, stamp, &mut self.pending);
+        self.end = self.pending.len();
         Ok(())
     }
 
@@ -701,6 +752,7 @@ impl<D: SegmentDir> Log<D> {
         }
         self.take_active_writes();
         self.sync_in_flight = true;
+        self.job_started = false;
         Ok(SyncJob {
             writes: std::mem::take(&mut self.sealed),
             names: std::mem::take(&mut self.sealed_names),
@@ -729,7 +781,7 @@ impl<D: SegmentDir> Log<D> {
     /// Removes the oldest segments whose entries are all covered by a durable snapshot
     /// marker, never the active one and never leaving fewer than `max_wals`. Returns how
     /// many were removed. Segments from the one holding the durable snapshot marker on are
-    /// kept.
+    /// kept. One removed segment is kept back, renamed, to be recycled as the next one.
     pub fn purge(&mut self) -> Result<usize, WalError> {
         let mut removed = 0;
         while self.segments.len() > self.opts.max_wals.max(1) {
@@ -741,13 +793,22 @@ impl<D: SegmentDir> Log<D> {
             {
                 break;
             }
-            self.dir
-                .remove(&oldest.name)
-                .map_err(|source| WalError::Io {
-                    file: self.dir.path(&oldest.name),
-                    source,
-                })?;
-            tracing::info!(file = %self.dir.path(&oldest.name).display(), "WAL: purged segment");
+            let recycle = !self.recycled
+                && oldest
+                    .file
+                    .size()
+                    .is_ok_and(|size| size == self.opts.segment_size as u64);
+            let done = if recycle {
+                self.dir.rename(&oldest.name, RECYCLED)
+            } else {
+                self.dir.remove(&oldest.name)
+            };
+            done.map_err(|source| WalError::Io {
+                file: self.dir.path(&oldest.name),
+                source,
+            })?;
+            self.recycled |= recycle;
+            tracing::info!(file = %self.dir.path(&oldest.name).display(), recycle, "WAL: purged segment");
             self.segments.remove(0);
             removed += 1;
         }

@@ -1,13 +1,16 @@
 //! The on-disk record: a 16-byte header, a payload, and zero padding to the next 16-byte
-//! boundary. The header is `[payload length u32][type u8][3 zero bytes][chained crc u32]
-//! [header crc u32]`, little-endian. The chained CRC (crc32fast, Castagnoli-free IEEE CRC-32)
-//! covers the type byte and the payload and is seeded with the previous record's CRC, so a
-//! record can only validate in its place in the stream; the header CRC covers the first 12
-//! header bytes so a damaged length is recognised as damage instead of being followed.
-//! Records are 16-byte aligned so a header never straddles a 512-byte sector: after a crash a
-//! header is either wholly old (zeros) or wholly new, which is what lets the scanner tell a
-//! torn write from corruption. An all-zero header marks the end of the records (segments are
-//! preallocated with zeros); type 0 is never written.
+//! boundary. The header is `[payload length u32][type u8][segment tag u24][chained crc u32]
+//! [header crc u32]`, little-endian. The type byte's low six bits are the record type and its
+//! two high bits are flags ([`Stamp`]). The segment tag is derived from the sequence number of
+//! the segment the record was written into, so records left over in a recycled segment file
+//! (written under an older sequence) are recognised as stale, never replayed. The chained CRC
+//! (crc32fast, IEEE CRC-32) covers the type byte and the payload and is seeded with the
+//! previous record's CRC, so a record can only validate in its place in the stream; the
+//! header CRC covers the first 12 header bytes so a damaged length is recognised as damage
+//! instead of being followed. Records are 16-byte aligned so a header never straddles a
+//! 512-byte sector: after a crash a header is either wholly old or wholly new, which is what
+//! lets the scanner tell a torn write from corruption. An all-zero header marks the end of
+//! the records in a zero-filled segment; type 0 and tag 0 are never written.
 
 use thiserror::Error;
 
@@ -23,6 +26,45 @@ const TYPE_ENTRY: u8 = 2;
 const TYPE_HARD_STATE: u8 = 3;
 const TYPE_SNAPSHOT: u8 = 4;
 const TYPE_TRUNCATE: u8 = 5;
+const TYPE_MASK: u8 = 0x3f;
+
+/// Type-byte flag: the first record a sync job wrote. A damaged record followed (anywhere in
+/// its segment) by the start of a later job was durable before that job began, so it is
+/// corruption; one without is part of the last, possibly torn, write.
+pub const FLAG_JOB_START: u8 = 0x80;
+/// Type-byte flag, on a segment header: the segment overwrites a recycled file, so what
+/// follows its last record is stale data rather than zeros.
+pub const FLAG_RECYCLED: u8 = 0x40;
+
+/// The 24-bit tag of the segment with sequence `seq`: never 0, and different for every
+/// sequence within 2^24 - 1 of it (a recycled file is always far closer than that).
+pub const fn segment_tag(seq: u64) -> u32 {
+    (seq % 0xff_ffff) as u32 + 1
+}
+
+/// What a record carries besides its content: its segment's tag and its flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    pub tag: u32,
+    pub flags: u8,
+}
+
+impl Stamp {
+    /// A record of segment `seq` without flags.
+    pub const fn of(seq: u64) -> Stamp {
+        Stamp {
+            tag: segment_tag(seq),
+            flags: 0,
+        }
+    }
+
+    pub const fn with(self, flags: u8) -> Stamp {
+        Stamp {
+            tag: self.tag,
+            flags: self.flags | flags,
+        }
+    }
+}
 
 /// A raft log entry; `data` is opaque to the WAL (the server stores its encoded entry there).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +125,14 @@ pub enum RecordError {
     MisplacedSegmentHeader,
     #[error("segment does not start with a segment header record")]
     MissingSegmentHeader,
+    #[error(
+        "untagged record: written by a ringkv before WAL segment recycling, which this version cannot read"
+    )]
+    UntaggedRecord,
+    #[error("record of segment tag {found:#08x} in the segment tagged {expected:#08x}")]
+    ForeignTag { expected: u32, found: u32 },
+    #[error("records of a later write follow a missing record")]
+    MissingBeforeLaterWrite,
 }
 
 /// Rounds `n` up to the record alignment.
@@ -116,13 +166,13 @@ impl Record {
         align_up(HEADER_LEN + self.payload_len())
     }
 
-    /// Appends the encoded record to `out`, chained from `prev_crc`; returns its CRC, which
-    /// seeds the next record (a segment header ignores `prev_crc` and chains from the CRC it
-    /// carries). Payloads over 4 GiB are the caller's bug (the log caps records
-    /// far below that), hence the `expect`.
-    pub fn encode(&self, prev_crc: u32, out: &mut Vec<u8>) -> u32 {
+    /// Appends the encoded record to `out`, chained from `prev_crc` and stamped with
+    /// `stamp`; returns its CRC, which seeds the next record (a segment header ignores
+    /// `prev_crc` and chains from the CRC it carries). Payloads over 4 GiB are the caller's
+    /// bug (the log caps records far below that), hence the `expect`.
+    pub fn encode(&self, prev_crc: u32, stamp: Stamp, out: &mut Vec<u8>) -> u32 {
         if let Record::Entry(e) = self {
-            return encode_entry(e, prev_crc, out);
+            return encode_entry(e, prev_crc, stamp, out);
         }
         let start = out.len();
         out.resize(start + HEADER_LEN, 0);
@@ -131,7 +181,7 @@ impl Record {
                 out.extend_from_slice(&prev_crc.to_le_bytes());
                 out.extend_from_slice(&seq.to_le_bytes());
             }
-            Record::Entry(e) => return encode_entry(e, prev_crc, out),
+            Record::Entry(e) => return encode_entry(e, prev_crc, stamp, out),
             Record::HardState(h) => {
                 out.extend_from_slice(&h.term.to_le_bytes());
                 out.extend_from_slice(&h.vote.to_le_bytes());
@@ -149,7 +199,7 @@ impl Record {
             Record::SegmentHeader { prev_crc, .. } => *prev_crc,
             _ => prev_crc,
         };
-        seal(start, self.type_byte(), seed, out)
+        seal(start, self.type_byte(), stamp, seed, out)
     }
 }
 
@@ -164,25 +214,27 @@ pub fn entry_encoded_len(e: &Entry) -> usize {
 
 /// [`Record::encode`] of an entry, from a borrowed one: the log appends every raft entry
 /// this way, so its payload is copied once, into the record buffer.
-pub fn encode_entry(e: &Entry, prev_crc: u32, out: &mut Vec<u8>) -> u32 {
+pub fn encode_entry(e: &Entry, prev_crc: u32, stamp: Stamp, out: &mut Vec<u8>) -> u32 {
     let start = out.len();
     out.reserve(entry_encoded_len(e));
     out.resize(start + HEADER_LEN, 0);
     out.extend_from_slice(&e.index.to_le_bytes());
     out.extend_from_slice(&e.term.to_le_bytes());
     out.extend_from_slice(&e.data);
-    seal(start, TYPE_ENTRY, prev_crc, out)
+    seal(start, TYPE_ENTRY, stamp, prev_crc, out)
 }
 
 /// Fills in the header of the record whose payload follows `out[start..]`'s header space,
 /// pads it, and returns its CRC.
-fn seal(start: usize, ty: u8, seed: u32, out: &mut Vec<u8>) -> u32 {
+fn seal(start: usize, ty: u8, stamp: Stamp, seed: u32, out: &mut Vec<u8>) -> u32 {
     let payload_len = out.len() - start - HEADER_LEN;
     let len = u32::try_from(payload_len).expect("record payload over 4 GiB");
-    let crc = chained_crc(seed, ty, &out[start + HEADER_LEN..]);
+    let type_byte = ty | stamp.flags;
+    let crc = chained_crc(seed, type_byte, &out[start + HEADER_LEN..]);
     let header = &mut out[start..start + HEADER_LEN];
     header[0..4].copy_from_slice(&len.to_le_bytes());
-    header[4] = ty;
+    header[4] = type_byte;
+    header[5..8].copy_from_slice(&stamp.tag.to_le_bytes()[..3]);
     header[8..12].copy_from_slice(&crc.to_le_bytes());
     let hcrc = crc32fast::hash(&header[0..12]);
     header[12..16].copy_from_slice(&hcrc.to_le_bytes());
@@ -209,11 +261,17 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
     pub payload_len: usize,
+    /// The record type, flags masked off.
     pub ty: u8,
+    pub stamp: Stamp,
     pub crc: u32,
 }
 
 impl Header {
+    fn type_byte(&self) -> u8 {
+        self.ty | self.stamp.flags
+    }
+
     /// Bytes the whole record occupies, padding included.
     pub fn record_len(&self) -> usize {
         align_up(HEADER_LEN + self.payload_len)
@@ -226,12 +284,16 @@ pub fn decode_header(bytes: &[u8; HEADER_LEN]) -> Result<Option<Header>, RecordE
         return Ok(None);
     }
     let stored = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
-    if crc32fast::hash(&bytes[0..12]) != stored || bytes[5..8] != [0, 0, 0] {
+    if crc32fast::hash(&bytes[0..12]) != stored {
         return Err(RecordError::HeaderChecksum);
     }
     Ok(Some(Header {
         payload_len: u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize,
-        ty: bytes[4],
+        ty: bytes[4] & TYPE_MASK,
+        stamp: Stamp {
+            tag: u32::from_le_bytes([bytes[5], bytes[6], bytes[7], 0]),
+            flags: bytes[4] & !TYPE_MASK,
+        },
         crc: u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]),
     }))
 }
@@ -259,7 +321,7 @@ pub fn decode_body(
         }
         None => return Err(RecordError::MissingSegmentHeader),
     };
-    let expected = chained_crc(seed, header.ty, payload);
+    let expected = chained_crc(seed, header.type_byte(), payload);
     if expected != header.crc {
         return Err(RecordError::Checksum {
             expected,
@@ -332,7 +394,7 @@ mod tests {
 
     fn one(r: &Record, prev: u32) -> (Vec<u8>, u32) {
         let mut out = Vec::new();
-        let crc = r.encode(prev, &mut out);
+        let crc = r.encode(prev, Stamp::of(0), &mut out);
         (out, crc)
     }
 
@@ -453,7 +515,7 @@ mod tests {
             prev_crc: 0,
             seq: 0,
         }
-        .encode(seed, &mut again);
+        .encode(seed, Stamp::of(0), &mut again);
         assert_eq!(
             decode_body(&h, &again[16..], Some(0)),
             Err(RecordError::MisplacedSegmentHeader)

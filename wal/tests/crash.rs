@@ -1,13 +1,14 @@
 //! A real crash: this test binary re-runs itself as a child (selected by an environment
 //! variable) that appends and syncs through real files with O_DIRECT, printing each synced
 //! index; the parent SIGKILLs it after reading a varying number of reports, reopens the log
-//! and checks that every reported index is there with its data. No sleeps: kills are timed by
-//! the reports themselves.
+//! and checks that every reported index is there with its data. The child snapshots and
+//! purges as it goes, so later segments overwrite recycled files. No sleeps: kills are timed
+//! by the reports themselves.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use ringkv_wal::{Entry, FileDir, Log, Options};
+use ringkv_wal::{Entry, FileDir, Log, Options, SnapshotMark, scan::scan, segment};
 
 const CHILD_ENV: &str = "RINGKV_WAL_CRASH_CHILD_DIR";
 
@@ -40,7 +41,16 @@ fn crash_child() {
             })
             .collect();
         log.append_entries(&batch).unwrap();
+        if round % 16 == 15 && log.last_index() > log.snapshot().index + 200 {
+            let mark = SnapshotMark {
+                index: log.last_index() - 100,
+                term: 1,
+                conf_state: vec![],
+            };
+            log.save_snapshot(mark).unwrap();
+        }
         log.sync().unwrap();
+        log.purge().unwrap();
         writeln!(out, "synced {}", log.last_index()).unwrap();
         out.flush().unwrap();
     }
@@ -51,6 +61,7 @@ fn sigkilled_writer_loses_nothing_it_reported() {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut highest = 0u64;
+    let mut recycled_tails = 0;
     for round in 0..8u64 {
         let mut child = Command::new(&exe)
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
@@ -78,12 +89,17 @@ fn sigkilled_writer_loses_nothing_it_reported() {
             rec.last_index()
         );
         for (i, e) in rec.entries.iter().enumerate() {
-            assert_eq!(e.index, i as u64 + 1);
+            assert_eq!(e.index, rec.snapshot.index + i as u64 + 1);
             assert!(e.data == data(e.index), "entry {} data", e.index);
         }
+        let tail = log.segment_names().last().unwrap().clone();
+        let seq = segment::parse_file_name(&tail).unwrap().0;
+        let bytes = std::fs::read(dir.path().join(&tail)).unwrap();
+        recycled_tails += usize::from(scan(&bytes, seq).recycled);
         // Whatever was recovered is what the next child builds on.
         highest = rec.last_index();
         drop(log);
     }
     assert!(highest > 100);
+    assert!(recycled_tails > 0, "no crash hit a recycled segment");
 }
