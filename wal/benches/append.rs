@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ringkv_wal::{Entry, FileDir, FsFile, Log, Options, SnapshotMark, SyncJob};
+use ringkv_wal::{Entry, FileDir, Log, Options, SnapshotMark};
 
 fn options() -> Options {
     Options {
@@ -56,62 +56,6 @@ fn append(c: &mut Criterion) {
         }
     }
     g.finish();
-}
-
-/// Group commit as the server runs it: the sync job runs on an I/O thread while the next
-/// batch is encoded (the double buffer), so the disk, not the encoding, sets the pace.
-fn pipelined(c: &mut Criterion) {
-    let mut g = c.benchmark_group("wal_append_pipelined");
-    g.sample_size(20)
-        .warm_up_time(std::time::Duration::from_secs(1))
-        .measurement_time(std::time::Duration::from_secs(3));
-    let (size, batch) = (1024usize, 256u64);
-    let dir = tempfile::tempdir().unwrap();
-    let (mut log, _) = Log::open(FileDir::new(dir.path()).unwrap(), options()).unwrap();
-    let (jobs, io_jobs) = std::sync::mpsc::sync_channel::<SyncJob<FsFile>>(1);
-    let (tickets, done) = std::sync::mpsc::sync_channel(1);
-    let io = std::thread::spawn(move || {
-        for job in io_jobs {
-            tickets.send(job.run().unwrap()).unwrap();
-        }
-    });
-    let data = vec![0x5au8; size];
-    let mut in_flight = false;
-    g.throughput(Throughput::Bytes(size as u64 * batch));
-    g.bench_function(
-        BenchmarkId::new(format!("{size}B"), format!("batch{batch}")),
-        |b| {
-            b.iter(|| {
-                let first = log.last_index() + 1;
-                let entries: Vec<Entry> = (first..first + batch)
-                    .map(|index| Entry {
-                        index,
-                        term: 1,
-                        data: data.clone(),
-                    })
-                    .collect();
-                log.append_entries(&entries).unwrap();
-                if in_flight {
-                    log.finish_sync(done.recv().unwrap());
-                    log.purge().unwrap();
-                }
-                let mark = SnapshotMark {
-                    index: log.last_index(),
-                    term: 1,
-                    conf_state: vec![],
-                };
-                log.save_snapshot(mark).unwrap();
-                jobs.send(log.begin_sync().unwrap()).unwrap();
-                in_flight = true;
-            })
-        },
-    );
-    g.finish();
-    if in_flight {
-        log.finish_sync(done.recv().unwrap());
-    }
-    drop(jobs);
-    io.join().unwrap();
 }
 
 fn floor(c: &mut Criterion) {
@@ -163,5 +107,5 @@ fn floor(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, floor, append, pipelined);
+criterion_group!(benches, floor, append);
 criterion_main!(benches);
