@@ -265,6 +265,27 @@ pub struct Log<D: SegmentDir> {
 const PREPARED: &str = "next-segment.wal.tmp";
 const RECYCLED: &str = "recycled-segment.wal.tmp";
 
+/// Where recovery starts reading, given the segments found (sorted) and the scan of the last
+/// one: the latest snapshot marker is in the last segment (every segment restates the marker
+/// when it starts, and later ones are appended), and every entry after it lies in the
+/// segments from the last one whose name's first index is at most the marker's index + 1
+/// (a segment is named after `last_index + 1` when it starts, so older ones hold only
+/// entries the snapshot covers). Those older segments are not read, as etcd skips the WAL
+/// files before its snapshot: what purge would remove needs no verifying. Without a marker
+/// in the last segment, everything is read.
+fn first_segment_to_read(found: &[(u64, u64, String)], last: &scan::Scan) -> usize {
+    let snapshot = last.records.iter().rev().find_map(|r| match &r.record {
+        Record::Snapshot(mark) => Some(mark.index),
+        _ => None,
+    });
+    snapshot.map_or(0, |index| {
+        found
+            .iter()
+            .rposition(|(_, first, _)| *first <= index.saturating_add(1))
+            .unwrap_or(0)
+    })
+}
+
 fn align_down(n: usize) -> usize {
     n / BLOCK * BLOCK
 }
@@ -289,9 +310,21 @@ impl<D: SegmentDir> Log<D> {
             source,
         };
         let names = dir.list().map_err(list_err)?;
-        // Half-created files of an earlier run (a prepared segment, a creation cut short);
-        // every segment is created durably under its own name before it is used.
+        // Files of an earlier run kept under temporary names: a recycled segment of the
+        // right size is kept for the next rotation (it was renamed there durably, whole);
+        // anything else (a prepared segment, a creation cut short) is removed, since every
+        // segment is created durably under its own name before it is used.
+        let mut recycled = false;
         for tmp in names.iter().filter(|n| n.ends_with(".tmp")) {
+            if tmp == RECYCLED
+                && dir
+                    .open(tmp)
+                    .and_then(|f| f.size())
+                    .is_ok_and(|size| size == opts.segment_size as u64)
+            {
+                recycled = true;
+                continue;
+            }
             dir.remove(tmp).map_err(|source| WalError::Io {
                 file: dir.path(tmp),
                 source,
@@ -321,13 +354,14 @@ impl<D: SegmentDir> Log<D> {
             sync_in_flight: false,
             stamp: Stamp::of(0),
             job_started: false,
-            recycled: false,
+            recycled,
             prepared: None,
         };
         // Segments at the end without a record of their own were made by a rotation whose
         // first sync never finished (a sync writes and syncs a segment before touching the
         // next, and its first record opens the segment), so nothing in them was acknowledged;
         // drop them and let the last written segment be the tail.
+        let mut tail: Option<(Vec<u8>, scan::Scan)> = None;
         while let Some((seq, _, name)) = found.last() {
             let path = log.dir.path(name);
             let bytes = log
@@ -340,6 +374,7 @@ impl<D: SegmentDir> Log<D> {
                 })?;
             let scanned = scan::scan(&bytes, *seq);
             if !scanned.records.is_empty() || scanned.stop != Stop::Clean {
+                tail = Some((bytes, scanned));
                 break;
             }
             tracing::warn!(file = %path.display(), "WAL: removing a never-written segment");
@@ -355,8 +390,14 @@ impl<D: SegmentDir> Log<D> {
             return Ok((log, recovered));
         }
         let count = found.len();
+        let first_read = tail
+            .as_ref()
+            .map_or(0, |(_, scanned)| first_segment_to_read(&found, scanned));
+        let next_firsts: Vec<u64> = found.iter().skip(1).map(|(_, first, _)| *first).collect();
         let mut seen_entry = false;
-        let mut prev: Option<(u64, u32)> = None; // (seq, last crc) of the previous segment
+        let mut prev_seq: Option<u64> = None;
+        // (seq, last crc) of the previous segment read; `None` before the first one read.
+        let mut prev: Option<(u64, u32)> = None;
         for (i, (seq, _first, name)) in found.into_iter().enumerate() {
             let path = log.dir.path(&name);
             let corrupt = |offset: usize, damage: Damage| WalError::Corrupt {
@@ -364,21 +405,40 @@ impl<D: SegmentDir> Log<D> {
                 offset: offset as u64,
                 damage,
             };
-            if let Some((prev_seq, _)) = prev
+            if let Some(prev_seq) = prev_seq
                 && seq != prev_seq + 1
             {
                 return Err(corrupt(0, Damage::MissingSegment(prev_seq + 1)));
             }
+            prev_seq = Some(seq);
             let file = log.dir.open(&name).map_err(|source| WalError::Io {
                 file: path.clone(),
                 source,
             })?;
-            let bytes = file.read_all().map_err(|source| WalError::Io {
-                file: path.clone(),
-                source,
-            })?;
-            let scan = scan::scan(&bytes, seq);
+            if i < first_read {
+                // Wholly covered by the latest snapshot: kept for purge, never read. Its
+                // entries all precede the next segment's first index.
+                log.segments.push(Segment {
+                    seq,
+                    name,
+                    file: Arc::new(file),
+                    max_entry_index: next_firsts.get(i).map_or(0, |f| f.saturating_sub(1)),
+                });
+                continue;
+            }
             let is_last = i + 1 == count;
+            let read_before = if is_last { tail.take() } else { None };
+            let (bytes, scan) = match read_before {
+                Some(read) => read,
+                None => {
+                    let bytes = file.read_all().map_err(|source| WalError::Io {
+                        file: path.clone(),
+                        source,
+                    })?;
+                    let scanned = scan::scan(&bytes, seq);
+                    (bytes, scanned)
+                }
+            };
             match (&scan.stop, is_last) {
                 (Stop::Corrupt { offset, error }, _) => {
                     return Err(corrupt(*offset, Damage::Record(error.clone())));

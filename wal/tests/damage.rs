@@ -301,3 +301,58 @@ fn a_flipped_bit_before_a_later_write_of_a_recycled_segment_is_refused() {
         }
     }
 }
+
+/// Segments wholly covered by the latest snapshot marker are not read at open (etcd skips
+/// the WAL files before its snapshot too), so damage there does not stop a start; damage in
+/// a segment holding entries after the marker still does.
+#[test]
+fn segments_covered_by_the_snapshot_are_not_read() {
+    let dir = MemDir::new();
+    let opts = Options {
+        segment_size: 32768,
+        max_wals: 100,
+    };
+    let (mut log, _) = Log::open(dir.clone(), opts.clone()).unwrap();
+    for i in 1..=300 {
+        log.append_entries(&[entry(i)]).unwrap();
+        log.sync().unwrap();
+    }
+    let names = log.segment_names();
+    assert!(names.len() > 3);
+    // A marker inside the second-to-last segment's range: it and the last one are needed.
+    let needed_from = names.len() - 2;
+    let (_, first_needed) = segment::parse_file_name(&names[needed_from]).unwrap();
+    let mark = SnapshotMark {
+        index: first_needed + 1,
+        term: 1,
+        conf_state: vec![],
+    };
+    log.save_snapshot(mark).unwrap();
+    log.sync().unwrap();
+    drop(log);
+
+    let flip = |name: &str| {
+        let mut bytes = dir.bytes(name).unwrap();
+        bytes[200] ^= 0x01;
+        dir.set_bytes(name, bytes);
+    };
+    for name in &names[..needed_from] {
+        flip(name);
+    }
+    let (log, rec) = Log::open(dir.clone(), opts.clone()).expect("covered segments are not read");
+    assert_eq!(rec.snapshot.index, first_needed + 1);
+    let want: Vec<Entry> = (first_needed + 2..=300).map(entry).collect();
+    assert!(rec.entries == want);
+    assert_eq!(
+        log.segment_names(),
+        names,
+        "unread segments are kept for purge"
+    );
+    drop(log);
+
+    flip(&names[needed_from]);
+    assert!(matches!(
+        Log::open(dir, opts),
+        Err(WalError::Corrupt { file, .. }) if file.ends_with(&names[needed_from])
+    ));
+}
