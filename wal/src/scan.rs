@@ -404,6 +404,13 @@ mod tests {
         (bytes, starts)
     }
 
+    /// A torn write: the first whole sector of the record at `record`'s payload kept the
+    /// bytes the recycled file held there.
+    fn keep_old_sector(bytes: &mut [u8], old: &[u8], record: usize) {
+        let sector = (record + 16).div_ceil(SECTOR) * SECTOR;
+        bytes[sector..sector + SECTOR].copy_from_slice(&old[sector..sector + SECTOR]);
+    }
+
     /// A full segment of an older sequence, the bytes a recycled file starts with.
     fn old_segment() -> Vec<u8> {
         let (mut bytes, _) = written_over(vec![0; 32768], 3, &[20]);
@@ -437,8 +444,7 @@ mod tests {
         let old = old_segment();
         let (mut bytes, starts) = written_over(old.clone(), 9, &[2, 3]);
         // The last job's second record: one of its sectors kept the old bytes.
-        let sector = (starts[3] + 16).div_ceil(SECTOR) * SECTOR;
-        bytes[sector..sector + SECTOR].copy_from_slice(&old[sector..sector + SECTOR]);
+        keep_old_sector(&mut bytes, &old, starts[3]);
         let s = scan(&bytes, 9);
         assert_eq!(s.stop, Stop::Torn { offset: starts[3] });
         assert_eq!(s.records.len(), 4);
@@ -454,8 +460,7 @@ mod tests {
         let old = old_segment();
         let (mut bytes, starts) = written_over(old.clone(), 9, &[2, 3]);
         // A record of the first job, which a later job followed: it was durable.
-        let sector = (starts[1] + 16).div_ceil(SECTOR) * SECTOR;
-        bytes[sector..sector + SECTOR].copy_from_slice(&old[sector..sector + SECTOR]);
+        keep_old_sector(&mut bytes, &old, starts[1]);
         assert!(matches!(
             scan(&bytes, 9).stop,
             Stop::Corrupt { offset, error: RecordError::Checksum { .. } } if offset == starts[1]

@@ -131,6 +131,22 @@ fn reopen_expecting_after(dir: &MemDir, snapshot: u64, survivors: u64, what: &st
     );
 }
 
+/// Opening fails with a record error in segment `name` at the record starting at `offset`.
+fn expect_refused_at(dir: &MemDir, name: &str, offset: usize, what: &str) {
+    match Log::open(dir.clone(), options()) {
+        Err(WalError::Corrupt {
+            file,
+            offset: at,
+            damage: Damage::Record(_),
+        }) => {
+            assert_eq!(at, offset as u64, "{what}");
+            assert!(file.ends_with(name), "{what}");
+        }
+        Err(e) => panic!("{what}: unexpected error {e}"),
+        Ok(_) => panic!("{what}: corruption was accepted"),
+    }
+}
+
 #[test]
 fn torn_tails_keep_exactly_the_records_before_them() {
     let (dir, name, records) = build(40);
@@ -181,18 +197,7 @@ fn a_flipped_bit_anywhere_in_the_last_records_is_refused_with_file_and_offset() 
             let mut bytes = original.clone();
             bytes[x] ^= 0x01;
             dir.set_bytes(&name, bytes);
-            match Log::open(dir.clone(), options()) {
-                Err(WalError::Corrupt {
-                    file,
-                    offset: at,
-                    damage: Damage::Record(_),
-                }) => {
-                    assert_eq!(at, offset as u64, "flip at {x}");
-                    assert!(file.ends_with(&name));
-                }
-                Err(e) => panic!("flip at {x}: unexpected error {e}"),
-                Ok(_) => panic!("flip at {x}: corruption was accepted"),
-            }
+            expect_refused_at(&dir, &name, offset, &format!("flip at {x}"));
         }
     }
 }
@@ -286,18 +291,7 @@ fn a_flipped_bit_before_a_later_write_of_a_recycled_segment_is_refused() {
                 reopen_expecting_after(&dir, RECYCLE_SNAPSHOT, index - 1, &format!("flip at {x}"));
                 continue;
             }
-            match Log::open(dir.clone(), options()) {
-                Err(WalError::Corrupt {
-                    file,
-                    offset: at,
-                    damage: Damage::Record(_),
-                }) => {
-                    assert_eq!(at, offset as u64, "flip at {x}");
-                    assert!(file.ends_with(&name));
-                }
-                Err(e) => panic!("flip at {x}: unexpected error {e}"),
-                Ok(_) => panic!("flip at {x}: corruption was accepted"),
-            }
+            expect_refused_at(&dir, &name, offset, &format!("flip at {x}"));
         }
     }
 }
