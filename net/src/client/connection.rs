@@ -449,27 +449,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
 
     fn on_data(&mut self, data: Data) -> Result<(), H2Error> {
         let id = data.stream_id;
-        let flow = data.flow_controlled_len();
-        match self.streams.recv_data(id, flow, data.end_stream) {
-            Ok(Disposition::Process) => {}
-            Ok(Disposition::Ignore) => {
-                self.release_connection(flow);
-                return Ok(());
-            }
-            Err(e) => {
-                if !e.is_connection_error() {
-                    self.release_connection(flow);
-                }
-                return Err(e);
-            }
-        }
-        let payload_len = u32::try_from(data.payload.len()).unwrap_or(u32::MAX);
-        // Padding carries nothing for the caller: credit it back at once.
-        let padding = flow.saturating_sub(payload_len);
-        if padding > 0 {
-            self.release_connection(padding);
-            self.release_stream(id, padding);
-        }
+        let writer = &mut self.writer;
+        let Some(payload_len) = self
+            .streams
+            .receive_data(&data, |update| writer.frame(&Frame::WindowUpdate(update)))?
+        else {
+            return Ok(());
+        };
         let key = self.calls.get(&id.value()).copied();
         let shared_rc = self.shared.clone();
         let mut shared = shared_rc.borrow_mut();
@@ -639,28 +625,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
     }
 
     fn release_connection(&mut self, n: u32) {
-        if n == 0 {
-            return;
-        }
-        if let Some(increment) = self.streams.connection_recv.release(n) {
-            self.writer.frame(&Frame::WindowUpdate(WindowUpdate::new(
-                StreamId::ZERO,
-                increment,
-            )));
+        if let Some(update) = self.streams.release_connection(n) {
+            self.writer.frame(&Frame::WindowUpdate(update));
         }
     }
 
     fn release_stream(&mut self, id: StreamId, n: u32) {
-        let Some(stream) = self.streams.get_mut(id) else {
-            return;
-        };
-        // Credit for a stream the server already ended would be of no use to it.
-        if !stream.state.is_recv_open() {
-            return;
-        }
-        if let Some(increment) = stream.recv.release(n) {
-            self.writer
-                .frame(&Frame::WindowUpdate(WindowUpdate::new(id, increment)));
+        if let Some(update) = self.streams.release_stream(id, n) {
+            self.writer.frame(&Frame::WindowUpdate(update));
         }
     }
 

@@ -8,7 +8,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::frame::{
-    DEFAULT_INITIAL_WINDOW_SIZE, ErrorCode, H2Error, MAX_INITIAL_WINDOW_SIZE, Settings, StreamId,
+    DEFAULT_INITIAL_WINDOW_SIZE, Data, ErrorCode, H2Error, MAX_INITIAL_WINDOW_SIZE, Settings,
+    StreamId, WindowUpdate,
 };
 
 use super::flow::{DEFAULT_CONNECTION_WINDOW, RecvWindow, SendWindow};
@@ -218,6 +219,69 @@ impl Streams {
         let d = stream.state.recv_data(id, end_stream)?;
         self.settle(id);
         Ok(d)
+    }
+
+    /// A DATA frame arrived, for either role: charges the windows ([`Streams::recv_data`]),
+    /// gives back at once the octets of a frame nobody takes and of its padding, and returns
+    /// how many payload octets the caller now holds (`None`: nothing to process). The
+    /// caller returns those with [`Streams::release_connection`] and
+    /// [`Streams::release_stream`] as it consumes them. WINDOW_UPDATEs due go to `send`.
+    pub fn receive_data(
+        &mut self,
+        data: &Data,
+        mut send: impl FnMut(WindowUpdate),
+    ) -> Result<Option<u32>, H2Error> {
+        let id = data.stream_id;
+        let flow = data.flow_controlled_len();
+        match self.recv_data(id, flow, data.end_stream) {
+            Ok(Disposition::Process) => {}
+            Ok(Disposition::Ignore) => {
+                if let Some(update) = self.release_connection(flow) {
+                    send(update);
+                }
+                return Ok(None);
+            }
+            Err(e) => {
+                if !e.is_connection_error()
+                    && let Some(update) = self.release_connection(flow)
+                {
+                    send(update);
+                }
+                return Err(e);
+            }
+        }
+        let payload_len = u32::try_from(data.payload.len()).unwrap_or(u32::MAX);
+        // Padding carries nothing for the caller: credit it back at once.
+        let padding = flow.saturating_sub(payload_len);
+        if padding > 0 {
+            let updates = [
+                self.release_connection(padding),
+                self.release_stream(id, padding),
+            ];
+            updates.into_iter().flatten().for_each(&mut send);
+        }
+        Ok(Some(payload_len))
+    }
+
+    /// Gives `n` received octets back to the connection window: the WINDOW_UPDATE to send,
+    /// once enough have come back to be worth one.
+    pub fn release_connection(&mut self, n: u32) -> Option<WindowUpdate> {
+        if n == 0 {
+            return None;
+        }
+        let increment = self.connection_recv.release(n)?;
+        Some(WindowUpdate::new(StreamId::ZERO, increment))
+    }
+
+    /// Gives `n` received octets back to stream `id`'s window; nothing for a stream the
+    /// peer has ended, since credit would be of no use to it.
+    pub fn release_stream(&mut self, id: StreamId, n: u32) -> Option<WindowUpdate> {
+        let stream = self.streams.get_mut(&id)?;
+        if !stream.state.is_recv_open() {
+            return None;
+        }
+        let increment = stream.recv.release(n)?;
+        Some(WindowUpdate::new(id, increment))
     }
 
     /// RST_STREAM arrived.
