@@ -701,8 +701,15 @@ impl<D: SegmentDir> Log<D> {
     /// one or the prepared one renamed, or (neither, or preparing failed) one created here.
     fn new_segment_file(&mut self, name: &str) -> std::io::Result<(D::File, bool)> {
         if std::mem::take(&mut self.recycled) {
-            self.dir.rename(RECYCLED, name)?;
-            return Ok((self.dir.open(name)?, true));
+            match self
+                .dir
+                .rename(RECYCLED, name)
+                .and_then(|()| self.dir.open(name))
+            {
+                Ok(file) => return Ok((file, true)),
+                // Gone or unusable: a new segment does as well, only slower to write.
+                Err(e) => tracing::warn!(error = %e, "WAL: cannot reuse the recycled segment"),
+            }
         }
         if let Some(handle) = self.prepared.take() {
             match handle.join() {
