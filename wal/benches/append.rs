@@ -97,11 +97,12 @@ fn floor(c: &mut Criterion) {
         .custom_flags(libc::O_DIRECT)
         .open(&path)
         .unwrap();
-    let layout = std::alloc::Layout::from_size_align(256 << 10, 4096).unwrap();
+    let layout = std::alloc::Layout::from_size_align(272 << 10, 4096).unwrap();
     // SAFETY: a non-zero-sized layout; the buffer is freed below and never aliased.
     let raw = unsafe { std::alloc::alloc_zeroed(layout) };
     // SAFETY: `raw` points at `layout.size()` initialised (zeroed) bytes we own.
-    let buf = unsafe { std::slice::from_raw_parts(raw, layout.size()) };
+    let all = unsafe { std::slice::from_raw_parts(raw, layout.size()) };
+    let buf = &all[..256 << 10];
     g.throughput(Throughput::Bytes(buf.len() as u64));
     g.bench_function("256KiB_overwrite_fdatasync_direct", |b| {
         b.iter(|| {
@@ -110,6 +111,31 @@ fn floor(c: &mut Criterion) {
                 .unwrap();
             direct.sync_data().unwrap();
             i += 1;
+        })
+    });
+    // What a 256 × 1 KiB sync job writes on the disk (266 KiB of records and the rewritten
+    // partial block: 272 KiB), sequentially through a 64 MiB preallocated file as the WAL
+    // writes its segment, each write starting on the previous one's last block.
+    let seq_path = dir.path().join("sequential");
+    {
+        let mut f = std::fs::File::create(&seq_path).unwrap();
+        f.write_all(&vec![0u8; 64 << 20]).unwrap();
+        f.sync_all().unwrap();
+    }
+    let sequential = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(&seq_path)
+        .unwrap();
+    let mut at = 0u64;
+    g.bench_function("272KiB_sequential_fdatasync_direct", |b| {
+        b.iter(|| {
+            if at + all.len() as u64 > 64 << 20 {
+                at = 0;
+            }
+            sequential.write_all_at(all, at).unwrap();
+            sequential.sync_data().unwrap();
+            at += (all.len() - 4096) as u64;
         })
     });
     // SAFETY: allocated above with the same layout.
