@@ -6,12 +6,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{TestServer, TokioIo};
+use common::TestServer;
 use ringkv_net::client::{ClientConfig, ConnectionError, SendRequest, handshake, with_deadline};
 use ringkv_net::grpc::{Code, Metadata, Status};
 use ringkv_net::server::ServerConfig;
-
-const LIMIT: Duration = Duration::from_secs(30);
 
 /// Connects to `server`, runs `body` with the call handle on a tokio LocalSet, then
 /// checks the connection closes cleanly once the handle is gone.
@@ -33,22 +31,10 @@ where
     F: FnOnce(SendRequest) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async {
-        tokio::time::timeout(LIMIT, async {
-            let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-            tcp.set_nodelay(true).unwrap();
-            let (send, connection) = handshake(TokioIo(tcp), config);
-            let driver = tokio::task::spawn_local(connection);
-            body(send).await;
-            driver.await.unwrap()
-        })
-        .await
-        .expect("test timed out")
+    common::run_local(async {
+        let (send, driver) = common::connect_client(server.addr, config).await;
+        body(send).await;
+        driver.await.unwrap()
     })
 }
 

@@ -9,14 +9,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use common::TokioIo;
 use h2::RecvStream;
 use h2::server::SendResponse;
 use http::{HeaderMap, HeaderValue, Request, Response};
-use ringkv_net::client::{ClientConfig, SendRequest, handshake};
+use ringkv_net::client::{ClientConfig, SendRequest};
 use ringkv_net::grpc::{Code, Metadata, Status};
-
-const LIMIT: Duration = Duration::from_secs(30);
 
 /// PINGs of the h2 server our client acknowledged.
 static PONGS: AtomicU32 = AtomicU32::new(0);
@@ -124,22 +121,11 @@ where
     F: FnOnce(SendRequest) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async {
-        tokio::time::timeout(LIMIT, async {
-            let addr = start_h2_server(max_concurrent_streams).await;
-            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (send, connection) = handshake(TokioIo(tcp), ClientConfig::new("example.test"));
-            let driver = tokio::task::spawn_local(connection);
-            body(send).await;
-            driver.await.unwrap().unwrap();
-        })
-        .await
-        .expect("test timed out")
+    common::run_local(async {
+        let addr = start_h2_server(max_concurrent_streams).await;
+        let (send, driver) = common::connect_client(addr, ClientConfig::new("example.test")).await;
+        body(send).await;
+        driver.await.unwrap().unwrap();
     });
 }
 

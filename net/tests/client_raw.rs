@@ -5,7 +5,6 @@
 mod common;
 
 use std::future::Future;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use common::TokioIo;
@@ -18,8 +17,6 @@ use ringkv_net::grpc::{Code, Metadata};
 use ringkv_net::hpack::{self, Header};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
-
-const LIMIT: Duration = Duration::from_secs(30);
 
 /// The server end of one connection, driven by the test.
 struct Peer {
@@ -133,16 +130,7 @@ async fn connect_with(
 }
 
 fn run<F: Future<Output = ()>>(f: F) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async {
-        tokio::time::timeout(LIMIT, f)
-            .await
-            .expect("test timed out")
-    });
+    common::run_local(f);
 }
 
 /// Starts a unary call in the background; its result arrives through the handle.

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use common::{TestServer, TokioIo};
 use ringkv_net::client::{ClientConfig, handshake};
@@ -30,48 +28,39 @@ fn unary_and_streaming_over_tls() {
     );
     let connector = TlsConnector::from(client_config(&cert, None).unwrap());
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async {
-        tokio::time::timeout(Duration::from_secs(30), async {
-            let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-            let tls = connector.connect(name, TokioIo(tcp)).await.unwrap();
-            assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-            let (send, connection) = handshake(tls, ClientConfig::https("localhost"));
-            let driver = tokio::task::spawn_local(connection);
-            let big = Bytes::from(vec![9u8; 2 << 20]);
-            let reply = send
-                .unary("/test.Echo/Unary", big.clone(), &Metadata::new(), None)
-                .await
-                .unwrap();
-            assert!(reply == big);
-            let mut request = 10u32.to_be_bytes().to_vec();
-            request.extend_from_slice(&1000u32.to_be_bytes());
-            let mut responses = send
-                .server_streaming(
-                    "/test.Echo/ServerStream",
-                    Bytes::from(request),
-                    &Metadata::new(),
-                    None,
-                )
-                .await
-                .unwrap();
-            let mut n = 0;
-            while let Some(message) = responses.message().await.unwrap() {
-                assert_eq!(message.len(), 1000);
-                n += 1;
-            }
-            assert_eq!(n, 10);
-            drop(responses);
-            drop(send);
-            driver.await.unwrap().unwrap();
-        })
-        .await
-        .expect("test timed out")
+    common::run_local(async {
+        let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = connector.connect(name, TokioIo(tcp)).await.unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let (send, connection) = handshake(tls, ClientConfig::https("localhost"));
+        let driver = tokio::task::spawn_local(connection);
+        let big = Bytes::from(vec![9u8; 2 << 20]);
+        let reply = send
+            .unary("/test.Echo/Unary", big.clone(), &Metadata::new(), None)
+            .await
+            .unwrap();
+        assert!(reply == big);
+        let mut request = 10u32.to_be_bytes().to_vec();
+        request.extend_from_slice(&1000u32.to_be_bytes());
+        let mut responses = send
+            .server_streaming(
+                "/test.Echo/ServerStream",
+                Bytes::from(request),
+                &Metadata::new(),
+                None,
+            )
+            .await
+            .unwrap();
+        let mut n = 0;
+        while let Some(message) = responses.message().await.unwrap() {
+            assert_eq!(message.len(), 1000);
+            n += 1;
+        }
+        assert_eq!(n, 10);
+        drop(responses);
+        drop(send);
+        driver.await.unwrap().unwrap();
     });
     server.stop();
 }
@@ -116,39 +105,29 @@ fn handlers_see_the_client_certificates_common_name() {
         TlsConnector::from(client_config(&ca, Some((&client_cert, &client_key))).unwrap());
     let plain = TestServer::start();
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async {
-        tokio::time::timeout(Duration::from_secs(30), async {
-            let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-            let tls = connector.connect(name, TokioIo(tcp)).await.unwrap();
-            let (send, connection) = handshake(tls, ClientConfig::https("localhost"));
-            let driver = tokio::task::spawn_local(connection);
-            let reply = send
-                .unary("/test.Echo/Peer", Bytes::new(), &Metadata::new(), None)
-                .await
-                .unwrap();
-            assert_eq!(&reply[..], b"alice");
-            drop(send);
-            driver.await.unwrap().unwrap();
+    common::run_local(async {
+        let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = connector.connect(name, TokioIo(tcp)).await.unwrap();
+        let (send, connection) = handshake(tls, ClientConfig::https("localhost"));
+        let driver = tokio::task::spawn_local(connection);
+        let reply = send
+            .unary("/test.Echo/Peer", Bytes::new(), &Metadata::new(), None)
+            .await
+            .unwrap();
+        assert_eq!(&reply[..], b"alice");
+        drop(send);
+        driver.await.unwrap().unwrap();
 
-            let tcp = tokio::net::TcpStream::connect(plain.addr).await.unwrap();
-            let (send, connection) = handshake(TokioIo(tcp), ClientConfig::new("localhost"));
-            let driver = tokio::task::spawn_local(connection);
-            let reply = send
-                .unary("/test.Echo/Peer", Bytes::new(), &Metadata::new(), None)
-                .await
-                .unwrap();
-            assert!(reply.is_empty());
-            drop(send);
-            driver.await.unwrap().unwrap();
-        })
-        .await
-        .expect("test timed out")
+        let (send, driver) =
+            common::connect_client(plain.addr, ClientConfig::new("localhost")).await;
+        let reply = send
+            .unary("/test.Echo/Peer", Bytes::new(), &Metadata::new(), None)
+            .await
+            .unwrap();
+        assert!(reply.is_empty());
+        drop(send);
+        driver.await.unwrap().unwrap();
     });
     server.stop();
     plain.stop();

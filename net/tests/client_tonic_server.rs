@@ -6,17 +6,14 @@ mod common;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::Bytes;
-use common::{RawCodec, TokioIo};
-use ringkv_net::client::{ClientConfig, SendRequest, handshake};
+use common::RawCodec;
+use ringkv_net::client::{ClientConfig, SendRequest};
 use ringkv_net::grpc::{Code, Metadata, Status};
 use tonic::codegen::{BoxFuture, Context, Poll, Service, tokio_stream};
 use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
-
-const LIMIT: Duration = Duration::from_secs(30);
 
 /// Unary echo, a failing unary, server-streaming (`count: u32, size: u32` as the test
 /// server's) and bidi echo.
@@ -144,22 +141,12 @@ where
     F: FnOnce(SendRequest) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async {
-        tokio::time::timeout(LIMIT, async {
-            let addr = start_tonic_server().await;
-            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (send, connection) = handshake(TokioIo(tcp), ClientConfig::new(addr.to_string()));
-            let driver = tokio::task::spawn_local(connection);
-            body(send).await;
-            driver.await.unwrap().unwrap();
-        })
-        .await
-        .expect("test timed out")
+    common::run_local(async {
+        let addr = start_tonic_server().await;
+        let (send, driver) =
+            common::connect_client(addr, ClientConfig::new(addr.to_string())).await;
+        body(send).await;
+        driver.await.unwrap().unwrap();
     });
 }
 

@@ -9,8 +9,6 @@ use common::{TestServer, grpc_frame, grpc_messages};
 use h2::client::SendRequest;
 use http::{HeaderMap, Request};
 
-const LIMIT: Duration = Duration::from_secs(30);
-
 struct Reply {
     http_status: u16,
     headers: HeaderMap,
@@ -98,15 +96,7 @@ async fn read_reply(response: h2::client::ResponseFuture) -> Reply {
 }
 
 fn run<F: std::future::Future<Output = ()>>(f: F) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        tokio::time::timeout(LIMIT, f)
-            .await
-            .expect("test timed out")
-    });
+    common::run_local(f);
 }
 
 #[test]

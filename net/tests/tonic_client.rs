@@ -11,15 +11,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request};
 
 fn run<F: std::future::Future<Output = ()>>(f: F) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(30), f)
-            .await
-            .expect("test timed out")
-    });
+    common::run_local(f);
 }
 
 async fn client(server: &TestServer) -> tonic::client::Grpc<Channel> {

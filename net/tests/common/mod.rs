@@ -13,6 +13,39 @@ use bytes::{BufMut, Bytes, BytesMut};
 use ringkv_net::grpc::{Code, Status};
 use ringkv_net::server::{Call, Peer, Router, ServerConfig, serve_connection};
 
+/// How long one test of our client may run before it fails.
+pub const CLIENT_TEST_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `f` on a current-thread tokio runtime inside a `LocalSet` (our client's connection
+/// driver is spawned locally), failing the test after [`CLIENT_TEST_LIMIT`].
+pub fn run_local<F: std::future::Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        tokio::time::timeout(CLIENT_TEST_LIMIT, f)
+            .await
+            .expect("test timed out")
+    })
+}
+
+/// Opens our client over plain TCP (h2c) to `addr` and spawns its connection driver on the
+/// current `LocalSet`.
+pub async fn connect_client(
+    addr: SocketAddr,
+    config: ringkv_net::client::ClientConfig,
+) -> (
+    ringkv_net::client::SendRequest,
+    tokio::task::JoinHandle<Result<(), ringkv_net::client::ConnectionError>>,
+) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let (send, connection) = ringkv_net::client::handshake(TokioIo(tcp), config);
+    (send, tokio::task::spawn_local(connection))
+}
+
 /// Messages `Flood` managed to queue (its `send` returned).
 pub static FLOOD_SENT: AtomicU64 = AtomicU64::new(0);
 
