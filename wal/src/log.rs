@@ -738,7 +738,12 @@ impl<D: SegmentDir> Log<D> {
     }
 
     fn encode(&mut self, record: &Record) {
-        let stamp = self.next_stamp();
+        self.encode_flagged(record, 0);
+    }
+
+    /// Encodes `record` with the next stamp and `flags` added to it.
+    fn encode_flagged(&mut self, record: &Record, flags: u8) {
+        let stamp = self.next_stamp().with(flags);
         self.tail_crc = record.encode(self.tail_crc, stamp, &mut self.pending);
         self.end = self.pending_start + self.pending.len();
     }
@@ -773,16 +778,11 @@ impl<D: SegmentDir> Log<D> {
         self.pending_start = 0;
         self.end = 0;
         self.stamp = Stamp::of(seq);
-        let mut stamp = self.next_stamp();
-        if recycled {
-            stamp = stamp.with(FLAG_RECYCLED);
-        }
         let header = Record::SegmentHeader {
             prev_crc: self.tail_crc,
             seq,
         };
-        self.tail_crc = header.encode(self.tail_crc, stamp, &mut self.pending);
-        self.end = self.pending.len();
+        self.encode_flagged(&header, if recycled { FLAG_RECYCLED } else { 0 });
         Ok(())
     }
 
