@@ -50,6 +50,18 @@ impl Shared {
         }
     }
 
+    /// Every call still on the wire ends with `status`; calls waiting for a stream are
+    /// dropped, and slots no handle reads any more are freed.
+    pub fn finish_all(&mut self, status: &Status) {
+        for slot in self.slots.values_mut() {
+            if !slot.wire_done {
+                slot.finish(status.clone());
+            }
+        }
+        self.waiting.clear();
+        self.slots.retain(|_, s| s.handles > 0);
+    }
+
     /// Queues `key` for the driver's next turn and wakes it.
     pub fn schedule(&mut self, key: u64) {
         if let Some(slot) = self.slots.get_mut(&key)

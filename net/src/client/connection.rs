@@ -305,16 +305,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
     /// Every call not yet ended ends with `status`; new calls are refused.
     fn fail_all(&mut self, status: Status) {
         let mut shared = self.shared.borrow_mut();
+        shared.finish_all(&status);
         if shared.refuse.is_none() || self.closing {
-            shared.refuse = Some(status.clone());
+            shared.refuse = Some(status);
         }
-        for slot in shared.slots.values_mut() {
-            if !slot.wire_done {
-                slot.finish(status.clone());
-            }
-        }
-        shared.waiting.clear();
-        shared.slots.retain(|_, s| s.handles > 0);
         self.calls.clear();
     }
 
@@ -817,14 +811,8 @@ impl<IO> Drop for Connection<IO> {
     fn drop(&mut self) {
         let status = Status::new(Code::Unavailable, "the connection closed");
         let mut shared = self.shared.borrow_mut();
-        shared.refuse = Some(status.clone());
-        for slot in shared.slots.values_mut() {
-            if !slot.wire_done {
-                slot.finish(status.clone());
-            }
-        }
-        shared.waiting.clear();
-        shared.slots.retain(|_, s| s.handles > 0);
+        shared.finish_all(&status);
+        shared.refuse = Some(status);
     }
 }
 
