@@ -14,11 +14,14 @@ use std::future::{Ready, ready};
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use ringkv_net::server::{Peer, Router, ServerConfig, serve_connection};
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
 use tonic::{Request, Response, Status};
+
+#[path = "../tests/common/raw_codec.rs"]
+mod raw_codec;
+use raw_codec::RawCodec;
 
 const PATH: &str = "/bench.Noop/Call";
 
@@ -132,43 +135,5 @@ impl tonic::server::UnaryService<Bytes> for Call {
 
     fn call(&mut self, _: Request<Bytes>) -> Self::Future {
         ready(Ok(Response::new(Bytes::new())))
-    }
-}
-
-/// Passes message bytes through unchanged.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }

@@ -13,6 +13,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 use ringkv_net::grpc::{Code, Status};
 use ringkv_net::server::{Call, Peer, Router, ServerConfig, serve_connection};
 
+mod raw_codec;
+// Not every test binary that includes `common` calls tonic.
+#[allow(unused_imports)]
+pub use raw_codec::RawCodec;
+
 /// How long one test of our client may run before it fails.
 pub const CLIENT_TEST_LIMIT: Duration = Duration::from_secs(30);
 
@@ -314,53 +319,5 @@ impl<T: tokio::io::AsyncWrite + Unpin> futures_lite::AsyncWrite for TokioIo<T> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-/// Passes message bytes through unchanged.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawCodec;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl tonic::codec::Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(
-        &mut self,
-        item: Bytes,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        bytes::BufMut::put(dst, item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<Bytes>, tonic::Status> {
-        Ok(Some(bytes::Buf::copy_to_bytes(
-            src,
-            bytes::Buf::remaining(src),
-        )))
     }
 }
