@@ -764,7 +764,7 @@ fn a_file_of_another_format_version_is_refused_by_name() {
         Err(
             e @ ringkv_store::Error::UnsupportedVersion {
                 found: 1,
-                supported: 2,
+                supported: 3,
                 ..
             },
         ) => {

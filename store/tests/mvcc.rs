@@ -409,8 +409,9 @@ fn oversized_keys_get_a_clear_error_and_change_nothing() {
         Err(MvccError::KeyTooLarge { .. })
     ));
     drop(over);
-    // Each 0x00 costs one more byte once escaped.
-    let zeros = vec![0u8; MAX_USER_KEY_LEN / 2 + 1];
+    // Each 0x00 costs one more byte once escaped: half the index's key limit (less the
+    // terminator and revision) is too long.
+    let zeros = vec![0u8; (ringkv_store::MAX_KEY_LEN - 18) / 2 + 1];
     assert!(matches!(
         w.put(&zeros, b"v", 0),
         Err(MvccError::KeyTooLarge { .. })
@@ -423,7 +424,7 @@ fn oversized_keys_get_a_clear_error_and_change_nothing() {
 }
 
 /// Keys of a few bytes to 100 KiB, many sharing long prefixes, each with several versions
-/// (in the `kv` table those differ only in their trailing revision), some attached to a
+/// (in the `index` table those differ only in their trailing revision), some attached to a
 /// lease: ranges, deletes, compaction and a reopen see them all, and the file checks.
 #[test]
 fn long_keys_with_versions_leases_and_compaction() {
@@ -545,7 +546,7 @@ fn validation_errors_do_not_spoil_the_write() {
     );
     let mut w = m.write().unwrap();
     w.put(b"a", b"1", 0).unwrap();
-    let over = vec![1u8; MAX_USER_KEY_LEN + 100];
+    let over = vec![1u8; ringkv_store::MAX_KEY_LEN + 1];
     assert!(matches!(
         w.side_put(Side::Lease, &over, b"x"),
         Err(MvccError::KeyTooLarge { .. })

@@ -10,8 +10,9 @@
 use super::MvccError;
 use super::key;
 use super::meta::MetaState;
-use super::source::{KV, REV, Source};
-use super::view::{View, corrupt, decode_rev_value};
+use super::record::Record;
+use super::source::{INDEX, REV, Source};
+use super::view::{View, corrupt};
 use crate::revision::Revision;
 use crate::{Db, WriteTxn};
 
@@ -31,8 +32,7 @@ pub fn step(db: &Db, max_keys: usize) -> Result<bool, MvccError> {
     for item in w.scan(REV, &state.cursor.to_bytes(), Some(&end.to_bytes()))? {
         let (k, v) = item?;
         let rev = Revision::from_bytes(k).ok_or(corrupt("rev key malformed"))?;
-        let (_, user) = decode_rev_value(v)?;
-        batch.push((rev, key::prefix(user)));
+        batch.push((rev, key::prefix(Record::decode(v)?.key)));
         if batch.len() == max {
             break;
         }
@@ -59,7 +59,7 @@ fn compact_version(
     prefix: &[u8],
 ) -> Result<(), MvccError> {
     let this = key::encode(prefix, rev);
-    if w.get(KV, &this)?.is_none() {
+    if w.get(INDEX, &this)?.is_none() {
         // Already removed as an older version of a key met earlier.
         w.remove(REV, &rev.to_bytes())?;
         return Ok(());
@@ -71,14 +71,14 @@ fn compact_version(
     let newest = view.newest_at(prefix, state.compact)?;
     let mut doomed = Vec::new();
     match newest {
-        Some((r, rec)) if r == rev => {
-            if rec.tombstone {
+        Some((r, entry)) if r == rev => {
+            if entry.tombstone {
                 doomed.push(rev);
             }
             let end = key::prefix_end(prefix);
-            for item in w.scan(KV, &this, Some(&end))? {
+            for item in w.scan(INDEX, &this, Some(&end))? {
                 let (k, _) = item?;
-                let (_, older) = key::split(k).ok_or(corrupt("kv key malformed"))?;
+                let (_, older) = key::split(k).ok_or(corrupt("index key malformed"))?;
                 if older != rev {
                     doomed.push(older);
                 }
@@ -87,7 +87,7 @@ fn compact_version(
         _ => doomed.push(rev),
     }
     for r in doomed {
-        w.remove(KV, &key::encode(prefix, r))?;
+        w.remove(INDEX, &key::encode(prefix, r))?;
         w.remove(REV, &r.to_bytes())?;
     }
     Ok(())

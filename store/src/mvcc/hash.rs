@@ -2,10 +2,9 @@
 //! main revision in (compact revision, revision]: compaction never touches those, so members
 //! with the same history agree however far their physical compaction has got.
 
-use super::key;
 use super::meta::MetaState;
-use super::source::{KV, REV, Source};
-use super::view::{corrupt, decode_rev_value, ordered};
+use super::source::{REV, Source};
+use super::view::ordered;
 use super::{HashKv, MvccError};
 use crate::Table;
 use crate::revision::Revision;
@@ -35,16 +34,10 @@ pub fn hash_kv(src: &impl Source, state: &MetaState, revision: i64) -> Result<Ha
     for item in src.scan(REV, &start.to_bytes(), Some(&end.to_bytes()))? {
         let (k, v) = item?;
         ordered(&mut last, k)?;
-        let r = Revision::from_bytes(k).ok_or(corrupt("rev key malformed"))?;
-        let (_, user) = decode_rev_value(v)?;
-        let record = src
-            .get(KV, &key::encode(&key::prefix(user), r))?
-            .ok_or(corrupt("rev entry without its kv version"))?;
+        // The record holds everything of the version but its revision, the table key.
         h.update(k);
-        h.update(&(user.len() as u64).to_le_bytes());
-        h.update(user);
-        h.update(&(record.len() as u64).to_le_bytes());
-        h.update(record);
+        h.update(&(v.len() as u64).to_le_bytes());
+        h.update(v);
     }
     Ok(HashKv {
         hash: h.finalize(),

@@ -1,4 +1,4 @@
-//! The `kv` table's key: an order-preserving encoding of (user key, revision descending).
+//! The `index` table's key: an order-preserving encoding of (user key, revision descending).
 //!
 //! `escape(user key) 0x00 0x00 !main(8, BE) !sub(8, BE)`, where escaping writes each 0x00 of
 //! the user key as `0x00 0xFF`. The terminator `0x00 0x00` sorts below any escaped byte, so the
@@ -6,25 +6,24 @@
 //! another's; inverting the revision makes the newest version of a key come first, so a seek to
 //! (key, R) lands on the newest version at or below R.
 
-use crate::MAX_KEY_LEN;
+use super::record::MAX_OVERHEAD as RECORD_OVERHEAD;
 use crate::revision::Revision;
+use crate::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
-/// Bytes the encoding adds to a key without zero bytes: terminator plus revision.
-pub const OVERHEAD: usize = 2 + 16;
-
-/// The longest user key the `kv` table can hold when the key has no 0x00 bytes (each 0x00
-/// costs one more byte): 256 MiB less the encoding, far above any sensible
-/// `--max-request-bytes`, which is what limits keys in practice, as in etcd.
-pub const MAX_USER_KEY_LEN: usize = MAX_KEY_LEN - OVERHEAD;
+/// The longest user key the store can hold: its record in the `rev` table must fit a value
+/// (256 MiB less the record's overhead), and its `index` key 256 MiB, where each 0x00 byte of
+/// the key costs one more byte. Far above any sensible `--max-request-bytes`, which is what
+/// limits keys in practice, as in etcd.
+pub const MAX_USER_KEY_LEN: usize = MAX_VALUE_LEN - RECORD_OVERHEAD;
 
 /// Length of `key` once escaped and terminated (without the revision).
 pub fn prefix_len(key: &[u8]) -> usize {
     key.len() + key.iter().filter(|&&b| b == 0).count() + 2
 }
 
-/// Whether the `kv` table can hold `key` (see [`MAX_USER_KEY_LEN`]).
+/// Whether the store can hold `key` (see [`MAX_USER_KEY_LEN`]).
 pub fn fits(key: &[u8]) -> bool {
-    prefix_len(key) + 16 <= MAX_KEY_LEN
+    key.len() <= MAX_USER_KEY_LEN && prefix_len(key) + 16 <= MAX_KEY_LEN
 }
 
 /// `escape(key) 0x00 0x00`: every version of `key` starts with this.
@@ -51,7 +50,7 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The full `kv` key of `key` at `rev`.
+/// The full `index` key of `key` at `rev`.
 pub fn encode(prefix: &[u8], rev: Revision) -> Vec<u8> {
     let mut out = Vec::with_capacity(prefix.len() + 16);
     out.extend_from_slice(prefix);
@@ -71,7 +70,7 @@ pub fn seek_at(prefix: &[u8], main: i64) -> Vec<u8> {
     )
 }
 
-/// Splits a stored `kv` key into (escaped prefix including terminator, revision). `None`
+/// Splits a stored `index` key into (escaped prefix including terminator, revision). `None`
 /// if the bytes are not a valid encoding (they come from disk).
 pub fn split(encoded: &[u8]) -> Option<(&[u8], Revision)> {
     let cut = encoded.len().checked_sub(16)?;
@@ -104,7 +103,7 @@ pub fn unescape(prefix: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// A key range in etcd's terms, resolved to bounds on the `kv` table.
+/// A key range in etcd's terms, resolved to bounds on the `index` table.
 #[derive(Debug, Clone)]
 pub struct KeyRange {
     pub start: Vec<u8>,

@@ -1,15 +1,16 @@
 //! The MVCC keyspace: etcd's `server/storage/mvcc` semantics over the B+tree, with no
 //! in-memory index, so opening a store costs the same at 10 keys or 10 million.
 //!
-//! Tables (see `source.rs`): `kv` holds every version under (user key, revision descending)
-//! (`key.rs`, records in `record.rs`); `rev` maps each revision to its key for watch history
-//! (`view.rs` `events`) and compaction (`compact.rs`); `meta` holds the current and compact
-//! revisions and the consistent index (`meta.rs`); one table multiplexes the side tables
-//! (`side.rs`). Reads run on a [`MvccRead`] snapshot without locks; the one [`MvccWrite`] at a
+//! Tables (see `source.rs`): `rev` holds every version's record (`record.rs`, key included)
+//! under its revision, so writes append at its tail; `index` finds a key's versions, under
+//! (user key, revision descending) (`key.rs`), with the little a write or a range needs to
+//! know of each (`index.rs`); `meta` holds the current and compact revisions and the
+//! consistent index (`meta.rs`); one table multiplexes the side tables (`side.rs`). Reads run on a [`MvccRead`] snapshot without locks; the one [`MvccWrite`] at a
 //! time takes at most one main revision.
 
 mod compact;
 mod hash;
+pub mod index;
 pub mod key;
 mod meta;
 pub mod record;
@@ -109,8 +110,9 @@ pub enum MvccError {
     FutureRevision,
     #[error(transparent)]
     Store(#[from] crate::Error),
-    /// The key does not fit the `kv` table once encoded (256 MiB; etcd's only limit is its
-    /// request size). `max` is for keys without 0x00 bytes; each 0x00 costs one more.
+    /// The key does not fit the store once encoded (256 MiB less the record's overhead; etcd's
+    /// only limit is its request size). `max` is for keys without 0x00 bytes; each 0x00 costs
+    /// one more.
     #[error("mvcc: key of {len} bytes exceeds the limit of {max}")]
     KeyTooLarge { len: usize, max: usize },
     #[error("mvcc: value of {len} bytes exceeds the limit of {max}")]

@@ -31,6 +31,7 @@ impl<'a> Record<'a> {
   pub const VT_VERSION: ::flatbuffers::VOffsetT = 8;
   pub const VT_LEASE: ::flatbuffers::VOffsetT = 10;
   pub const VT_VALUE: ::flatbuffers::VOffsetT = 12;
+  pub const VT_KEY: ::flatbuffers::VOffsetT = 14;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -45,6 +46,7 @@ impl<'a> Record<'a> {
     builder.add_lease(args.lease);
     builder.add_version(args.version);
     builder.add_create_revision(args.create_revision);
+    if let Some(x) = args.key { builder.add_key(x); }
     if let Some(x) = args.value { builder.add_value(x); }
     builder.add_tombstone(args.tombstone);
     builder.finish()
@@ -86,6 +88,13 @@ impl<'a> Record<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(Record::VT_VALUE, None)}
   }
+  #[inline]
+  pub fn key(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(Record::VT_KEY, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Record<'_> {
@@ -99,6 +108,7 @@ impl ::flatbuffers::Verifiable for Record<'_> {
      .visit_field::<i64>("version", Self::VT_VERSION, false)?
      .visit_field::<i64>("lease", Self::VT_LEASE, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("value", Self::VT_VALUE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("key", Self::VT_KEY, false)?
      .finish();
     Ok(())
   }
@@ -109,6 +119,7 @@ pub struct RecordArgs<'a> {
     pub version: i64,
     pub lease: i64,
     pub value: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub key: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
 }
 impl<'a> Default for RecordArgs<'a> {
   #[inline]
@@ -119,6 +130,7 @@ impl<'a> Default for RecordArgs<'a> {
       version: 0,
       lease: 0,
       value: None,
+      key: None,
     }
   }
 }
@@ -149,6 +161,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> RecordBuilder<'a, 'b, A> {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Record::VT_VALUE, value);
   }
   #[inline]
+  pub fn add_key(&mut self, key: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Record::VT_KEY, key);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> RecordBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     RecordBuilder {
@@ -171,6 +187,7 @@ impl ::core::fmt::Debug for Record<'_> {
       ds.field("version", &self.version());
       ds.field("lease", &self.lease());
       ds.field("value", &self.value());
+      ds.field("key", &self.key());
       ds.finish()
   }
 }

@@ -12,9 +12,11 @@ const fn table(index: u8) -> Table {
     }
 }
 
-/// (escaped user key, revision descending) → record.
-pub const KV: Table = table(0);
-/// revision (17-byte etcd form) → kind byte + user key: history for watchers and compaction.
+/// (escaped user key, revision descending) → [`super::index::IndexEntry`]: finds a key's
+/// versions.
+pub const INDEX: Table = table(0);
+/// revision (17-byte etcd form) → [`super::record::Record`], key included: every version in
+/// the order it was written, appended at the tail; ranges, watch history and compaction.
 pub const REV: Table = table(1);
 /// current/compact revision, compaction cursor, consistent index.
 pub const META: Table = table(2);

@@ -1,11 +1,13 @@
 //! Reads over one consistent state, shared by [`super::MvccRead`] (a snapshot) and
 //! [`super::MvccWrite`] (the writer, seeing its own changes): Range, history for watchers,
-//! and the newest-version lookup every put needs.
+//! and the newest-version lookup every put needs. Which versions exist comes from the
+//! `index` table; the records themselves from `rev`, read only for what is returned.
 
+use super::index::IndexEntry;
 use super::key::{self, KeyRange};
 use super::meta::MetaState;
 use super::record::Record;
-use super::source::{KV, REV, Source};
+use super::source::{INDEX, REV, Source};
 use super::{Event, EventKind, KeyValue, MvccError, RangeOptions, RangeResult};
 use crate::revision::Revision;
 
@@ -22,28 +24,9 @@ pub fn corrupt(reason: &'static str) -> MvccError {
     MvccError::Corrupt { reason }
 }
 
-/// The `rev` table's value: kind byte (0 put, 1 delete) then the user key.
-pub fn encode_rev_value(kind: EventKind, key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + key.len());
-    out.push(match kind {
-        EventKind::Put => 0,
-        EventKind::Delete => 1,
-    });
-    out.extend_from_slice(key);
-    out
-}
-
-pub fn decode_rev_value(bytes: &[u8]) -> Result<(EventKind, &[u8]), MvccError> {
-    match bytes.split_first() {
-        Some((0, key)) => Ok((EventKind::Put, key)),
-        Some((1, key)) => Ok((EventKind::Delete, key)),
-        _ => Err(corrupt("rev entry of an unknown kind")),
-    }
-}
-
-fn kv_of(key: Vec<u8>, rev: Revision, rec: &Record<'_>) -> KeyValue {
+fn kv_of(rev: Revision, rec: &Record<'_>) -> KeyValue {
     KeyValue {
-        key,
+        key: rec.key.to_vec(),
         value: rec.value.to_vec(),
         create_revision: rec.create_revision,
         mod_revision: rev.main,
@@ -78,15 +61,17 @@ impl<'s, S: Source> View<'s, S> {
         &self,
         prefix: &[u8],
         main: i64,
-    ) -> Result<Option<(Revision, Record<'s>)>, MvccError> {
+    ) -> Result<Option<(Revision, IndexEntry)>, MvccError> {
         let end = key::prefix_end(prefix);
-        let mut cur = self.src.scan(KV, &key::seek_at(prefix, main), Some(&end))?;
+        let mut cur = self
+            .src
+            .scan(INDEX, &key::seek_at(prefix, main), Some(&end))?;
         match cur.next() {
             None => Ok(None),
             Some(item) => {
                 let (k, v) = item?;
-                let (_, rev) = key::split(k).ok_or(corrupt("kv key malformed"))?;
-                Ok(Some((rev, Record::decode(v)?)))
+                let (_, rev) = key::split(k).ok_or(corrupt("index key malformed"))?;
+                Ok(Some((rev, IndexEntry::decode(v)?)))
             }
         }
     }
@@ -106,25 +91,33 @@ impl<'s, S: Source> View<'s, S> {
             ..RangeResult::default()
         };
         let limit = usize::try_from(opts.limit).unwrap_or(usize::MAX);
-        self.visit(&KeyRange::new(key, range_end), rev, |prefix, r, rec| {
+        self.visit(&KeyRange::new(key, range_end), rev, |_, r, _| {
             out.count += 1;
             if !opts.count_only && (limit == 0 || out.kvs.len() < limit) {
-                let user = key::unescape(prefix).ok_or(corrupt("kv key malformed"))?;
-                out.kvs.push(kv_of(user, r, &rec));
+                out.kvs.push(kv_of(r, &self.record(r)?));
             }
             Ok(true)
         })?;
         Ok(out)
     }
 
-    /// Calls `f` with the version visible at `rev` of every key in `range` that is live there
-    /// (not deleted), in key order, until `f` returns false. Streams: nothing but the current
-    /// key is held.
+    /// The record of the version written at `rev`.
+    pub fn record(&self, rev: Revision) -> Result<Record<'s>, MvccError> {
+        let raw = self
+            .src
+            .get(REV, &rev.to_bytes())?
+            .ok_or(corrupt("index entry without its rev record"))?;
+        Record::decode(raw)
+    }
+
+    /// Calls `f` with the escaped key, revision and index entry of the version visible at
+    /// `rev` of every key in `range` that is live there (not deleted), in key order, until `f`
+    /// returns false. Streams: nothing but the current key is held.
     pub fn visit(
         &self,
         range: &KeyRange,
         rev: i64,
-        mut f: impl FnMut(&'s [u8], Revision, Record<'s>) -> Result<bool, MvccError>,
+        mut f: impl FnMut(&'s [u8], Revision, IndexEntry) -> Result<bool, MvccError>,
     ) -> Result<(), MvccError> {
         if range.empty {
             return Ok(());
@@ -138,14 +131,14 @@ impl<'s, S: Source> View<'s, S> {
         // of order this check is what stops a seek loop.
         let mut last: Option<&'s [u8]> = None;
         'seek: loop {
-            let cur = self.src.scan(KV, &start, range.end.as_deref())?;
+            let cur = self.src.scan(INDEX, &start, range.end.as_deref())?;
             for item in cur {
                 let (k, v) = item?;
                 if last.is_some_and(|l| k <= l) || k < start.as_slice() {
-                    return Err(corrupt("kv keys out of order"));
+                    return Err(corrupt("index keys out of order"));
                 }
                 last = Some(k);
-                let (prefix, r) = key::split(k).ok_or(corrupt("kv key malformed"))?;
+                let (prefix, r) = key::split(k).ok_or(corrupt("index key malformed"))?;
                 if taken == Some(prefix) {
                     skipped += 1;
                     if skipped > SKIP_BEFORE_SEEK {
@@ -161,8 +154,8 @@ impl<'s, S: Source> View<'s, S> {
                 }
                 taken = Some(prefix);
                 skipped = 0;
-                let rec = Record::decode(v)?;
-                if !rec.tombstone && !f(prefix, r, rec)? {
+                let entry = IndexEntry::decode(v)?;
+                if !entry.tombstone && !f(prefix, r, entry)? {
                     return Ok(());
                 }
             }
@@ -180,9 +173,8 @@ impl<'s, S: Source> View<'s, S> {
         mut f: impl FnMut(KeyValue) -> bool,
     ) -> Result<i64, MvccError> {
         let rev = self.check_revision(revision)?;
-        self.visit(&KeyRange::new(key, range_end), rev, |prefix, r, rec| {
-            let user = key::unescape(prefix).ok_or(corrupt("kv key malformed"))?;
-            Ok(f(kv_of(user, r, &rec)))
+        self.visit(&KeyRange::new(key, range_end), rev, |_, r, _| {
+            Ok(f(kv_of(r, &self.record(r)?)))
         })?;
         Ok(self.state.current)
     }
@@ -214,7 +206,7 @@ impl<'s, S: Source> View<'s, S> {
     }
 
     /// [`View::events`] for the keys `wanted` accepts: one pass over the revision window
-    /// serves many watchers, and only wanted versions are read from the kv table.
+    /// serves many watchers.
     pub fn events_where(
         &self,
         after: i64,
@@ -248,19 +240,16 @@ impl<'s, S: Source> View<'s, S> {
             let (k, v) = item?;
             ordered(&mut last, k)?;
             let rev = Revision::from_bytes(k).ok_or(corrupt("rev key malformed"))?;
-            let (_, user) = decode_rev_value(v)?;
-            if !wanted(user) {
+            let rec = Record::decode(v)?;
+            if !wanted(rec.key) {
                 continue;
             }
-            let prefix = key::prefix(user);
-            let raw = self
-                .src
-                .get(KV, &key::encode(&prefix, rev))?
-                .ok_or(corrupt("rev entry without its kv version"))?;
-            let rec = Record::decode(raw)?;
             if compact > 0 && rev.main == compact {
                 let kept = !rec.tombstone
-                    && self.newest_at(&prefix, compact)?.map(|(r, _)| r) == Some(rev);
+                    && self
+                        .newest_at(&key::prefix(rec.key), compact)?
+                        .map(|(r, _)| r)
+                        == Some(rev);
                 if !kept {
                     continue;
                 }
@@ -269,7 +258,7 @@ impl<'s, S: Source> View<'s, S> {
                 Event {
                     kind: EventKind::Delete,
                     kv: KeyValue {
-                        key: user.to_vec(),
+                        key: rec.key.to_vec(),
                         mod_revision: rev.main,
                         ..KeyValue::default()
                     },
@@ -277,7 +266,7 @@ impl<'s, S: Source> View<'s, S> {
             } else {
                 Event {
                     kind: EventKind::Put,
-                    kv: kv_of(user.to_vec(), rev, &rec),
+                    kv: kv_of(rev, &rec),
                 }
             });
         }

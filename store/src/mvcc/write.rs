@@ -4,11 +4,12 @@
 //! a whole raft batch at once. A request that changes nothing leaves the revision where it
 //! was, as etcd.
 
+use super::index::IndexEntry;
 use super::key::{self, KeyRange};
 use super::meta::MetaState;
 use super::record::Record;
-use super::source::{KV, REV};
-use super::view::{View, encode_rev_value};
+use super::source::{INDEX, REV};
+use super::view::View;
 use super::{
     Committed, Event, EventKind, KeyValue, MvccError, RangeOptions, RangeResult, Side, side,
 };
@@ -98,10 +99,12 @@ impl<'a> MvccWrite<'a> {
     /// (a put after a tombstone starts a new generation: version 1).
     pub fn put(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<(), MvccError> {
         check_key(key)?;
-        if value.len() > crate::MAX_VALUE_LEN - RECORD_OVERHEAD {
+        // The record holds the key too; a key that fits leaves at most this for the value.
+        let max = crate::MAX_VALUE_LEN - RECORD_OVERHEAD - key.len();
+        if value.len() > max {
             return Err(MvccError::ValueTooLarge {
                 len: value.len(),
-                max: crate::MAX_VALUE_LEN - RECORD_OVERHEAD,
+                max,
             });
         }
         let prefix = key::prefix(key);
@@ -118,9 +121,10 @@ impl<'a> MvccWrite<'a> {
             create_revision,
             version,
             lease,
+            key,
             value,
         };
-        let r = self.insert_version(&prefix, key, rev, &record, EventKind::Put);
+        let r = self.insert_version(&prefix, rev, &record);
         self.guard(r)?;
         if prev_lease != lease {
             self.detach(prev_lease, key)?;
@@ -140,18 +144,23 @@ impl<'a> MvccWrite<'a> {
         Ok(())
     }
 
+    /// Writes one version: its record at the `rev` table's tail, its index entry under
+    /// `prefix` (the record's key, escaped).
     fn insert_version(
         &mut self,
         prefix: &[u8],
-        key: &[u8],
         rev: Revision,
         record: &Record<'_>,
-        kind: EventKind,
     ) -> Result<(), MvccError> {
+        let entry = IndexEntry {
+            tombstone: record.tombstone,
+            create_revision: record.create_revision,
+            version: record.version,
+            lease: record.lease,
+        };
         self.txn
-            .insert(KV, &key::encode(prefix, rev), &record.encode())?;
-        self.txn
-            .insert(REV, &rev.to_bytes(), &encode_rev_value(kind, key))?;
+            .insert(INDEX, &key::encode(prefix, rev), &entry.encode())?;
+        self.txn.insert(REV, &rev.to_bytes(), &record.encode())?;
         self.sub += 1;
         Ok(())
     }
@@ -162,18 +171,17 @@ impl<'a> MvccWrite<'a> {
         {
             let view = self.view();
             let at = view.state.current;
-            view.visit(&KeyRange::new(key, range_end), at, |prefix, _, record| {
-                live.push((prefix.to_vec(), record.lease));
+            view.visit(&KeyRange::new(key, range_end), at, |prefix, _, entry| {
+                live.push((prefix.to_vec(), entry.lease));
                 Ok(true)
             })?;
         }
         for (prefix, lease) in &live {
             let user = key::unescape(prefix).ok_or(MvccError::Corrupt {
-                reason: "kv key malformed",
+                reason: "index key malformed",
             })?;
             let rev = self.next_revision();
-            let r =
-                self.insert_version(prefix, &user, rev, &Record::tombstone(), EventKind::Delete);
+            let r = self.insert_version(prefix, rev, &Record::tombstone(&user));
             self.guard(r)?;
             self.detach(*lease, &user)?;
             self.events.push(Event {
@@ -305,7 +313,7 @@ fn lease_key(lease: i64, key: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Keys the `kv` table cannot hold once encoded get a clear error before anything changes.
+/// Keys the store cannot hold once encoded get a clear error before anything changes.
 fn check_key(key: &[u8]) -> Result<(), MvccError> {
     if !key::fits(key) {
         return Err(MvccError::KeyTooLarge {

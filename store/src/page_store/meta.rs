@@ -10,9 +10,10 @@ use super::page::{
 
 pub const MAGIC: [u8; 8] = *b"RINGKVDB";
 /// The file format. 2: node offsets and key lengths are u32 and a node may span several
-/// pages (long keys); version 1 files are refused, not converted.
-pub const VERSION: u32 = 2;
-/// Independent trees the file holds (kv, rev, leases, auth, ... for the MVCC layer).
+/// pages (long keys). 3: the MVCC layer keeps its records in the `rev` table and only index
+/// entries in the key-ordered one. Files of other versions are refused, not converted.
+pub const VERSION: u32 = 3;
+/// Independent trees the file holds (index, rev, leases, auth, ... for the MVCC layer).
 pub const TABLES: usize = 8;
 
 /// Contents of one meta page.
