@@ -26,6 +26,12 @@ use crate::page_store::page::{
 };
 use crate::txn::{ReadTxn, WriteTxn};
 
+/// Pages written (16 MiB) after which a commit unmaps the map's pages
+/// ([`Mapping::release_resident`]): copy-on-write puts each changed page somewhere new, and
+/// reading it there maps it, so without this RSS would climb to the whole file. Between
+/// releases it holds what was read since; a page read again costs a minor fault.
+pub(crate) const RELEASE_AFTER_PAGES: u64 = 4 << 10;
+
 /// Pending pages past which a lagging reader is worth a warning.
 const PENDING_WARN_PAGES: usize = 1 << 16;
 
@@ -95,6 +101,8 @@ pub(crate) struct WriterState {
     pub map: Arc<Mapping>,
     pub poisoned: bool,
     pub warned_at: TxId,
+    /// Pages written since the map's pages were last unmapped (see [`RELEASE_AFTER_PAGES`]).
+    pub written_since_release: u64,
 }
 
 /// An open store file. `Sync`: share it (e.g. in an `Arc`) between the writer and readers.
@@ -241,6 +249,7 @@ impl Db {
                 map,
                 poisoned: false,
                 warned_at: 0,
+                written_since_release: 0,
             }),
         })
     }

@@ -10,7 +10,7 @@ use crate::btree::cursor::Cursor;
 use crate::btree::mutator::Dirty;
 use crate::btree::node::{Child, MAX_INLINE_VALUE, MAX_KEY_LEN, MAX_VALUE_LEN, Value};
 use crate::btree::page_view::{self, NodeView, TreeSource};
-use crate::db::{Db, Snapshot, WriterState};
+use crate::db::{Db, RELEASE_AFTER_PAGES, Snapshot, WriterState};
 use crate::error::{Error, Result};
 use crate::page_store::mapping::{Mapping, reservation_for};
 use crate::page_store::meta::{Meta, TABLES};
@@ -337,6 +337,7 @@ impl<'db> WriteTxn<'db> {
         }
         for (id, buf) in out.iter().map(|(k, v)| (k, v)).chain(self.overflow.iter()) {
             self.db.file.write_pages(*id, buf)?;
+            self.state.written_since_release += (buf.len() / PAGE_SIZE) as u64;
         }
         let mut freed = std::mem::take(&mut self.dirty.freed);
         freed.append(&mut self.freed_overflow);
@@ -398,6 +399,10 @@ impl<'db> WriteTxn<'db> {
         });
         self.state.txid = txid;
         self.db.publish(&mut self.state, snap);
+        if self.state.written_since_release >= RELEASE_AFTER_PAGES {
+            self.state.map.release_resident();
+            self.state.written_since_release = 0;
+        }
         self.allocated.clear();
         self.done = true;
         Ok(txid)

@@ -177,6 +177,48 @@ fn readers_keep_their_snapshot_across_threads() {
     );
 }
 
+/// Every so many pages written (16 MiB), a commit unmaps the map's pages from the process
+/// (the page cache keeps them): an old snapshot, the new state and the file's check must read
+/// the same after several of those as before.
+#[test]
+fn pages_unmapped_after_many_writes_read_back_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("db")).unwrap();
+    let mut w = db.begin_write().unwrap();
+    for i in 0..500u32 {
+        w.insert(T, &i.to_be_bytes(), &value(300, 0)).unwrap();
+    }
+    w.commit(false).unwrap();
+    let before = db.begin_read();
+    let big = value(64 << 10, 7);
+    // 17 pages a value, 400 values a round: 26 MiB a round, a release in each.
+    for round in 0..4u32 {
+        let mut w = db.begin_write().unwrap();
+        for i in 0..400u32 {
+            w.insert(T, format!("big/{i:05}").as_bytes(), &big).unwrap();
+        }
+        for i in 0..500u32 {
+            w.insert(T, &i.to_be_bytes(), &value(300, round as u8 + 1))
+                .unwrap();
+        }
+        w.commit(round == 1).unwrap();
+        let old: Vec<_> = before
+            .range(T, b"", None)
+            .unwrap()
+            .map(|kv| kv.unwrap().1.to_vec())
+            .collect();
+        assert_eq!(old.len(), 500);
+        assert!(old.iter().all(|v| *v == value(300, 0)));
+    }
+    let now = db.begin_read();
+    assert!(now.get(T, b"big/00123").unwrap() == Some(big.as_slice()));
+    assert_eq!(
+        now.get(T, &7u32.to_be_bytes()).unwrap(),
+        Some(value(300, 4).as_slice())
+    );
+    db.check().unwrap();
+}
+
 #[test]
 fn commits_between_checkpoints_reuse_pages() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@
 
 use std::fs::File;
 
-use memmap2::{MmapOptions, MmapRaw};
+use memmap2::{MmapOptions, MmapRaw, UncheckedAdvice};
 
 use super::page::{PAGE_SIZE, PageId};
 use crate::error::{Error, Result};
@@ -42,6 +42,18 @@ impl Mapping {
         let len = usize::try_from(len).map_err(std::io::Error::other)?;
         let raw = MmapOptions::new().len(len).map_raw_read_only(file)?;
         Ok(Mapping { raw })
+    }
+
+    /// Drops every page of the map from this process's page tables (`MADV_DONTNEED`). The
+    /// pages stay in the page cache, and the next read of one maps it back with a minor
+    /// fault. Copy-on-write moves a page to a new place in the file at every change, and a
+    /// reader (the writer's own search included) maps each place it reads: without this the
+    /// process's RSS climbs to the whole file, pages nobody needs anymore included.
+    pub fn release_resident(&self) {
+        // SAFETY: the map is a read-only shared map of the file. Dropping its pages changes
+        // no byte a reader sees: the next access maps the same page-cache page again.
+        // Failure only leaves the pages mapped, which is harmless, so it is ignored.
+        let _ = unsafe { self.raw.unchecked_advise(UncheckedAdvice::DontNeed) };
     }
 
     /// Pages the reservation covers (not all of them exist in the file).
