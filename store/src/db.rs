@@ -83,7 +83,7 @@ impl TreeSource for Snapshot {
             ));
         }
         run.get(HEADER_LEN..HEADER_LEN + len as usize)
-            .ok_or(Error::corrupt(page, "overflow run too short"))
+            .ok_or_else(|| Error::corrupt(page, "overflow run too short"))
     }
 }
 

@@ -135,7 +135,7 @@ impl TreeSource for WriteTxn<'_> {
                 .nodes
                 .get(i)
                 .map(NodeView::Mem)
-                .ok_or(Error::corrupt(0, "dirty node index out of range")),
+                .ok_or_else(|| Error::corrupt(0, "dirty node index out of range")),
         }
     }
 
@@ -143,7 +143,7 @@ impl TreeSource for WriteTxn<'_> {
         match self.overflow.get(&page) {
             Some(buf) => buf
                 .get(HEADER_LEN..HEADER_LEN + len as usize)
-                .ok_or(Error::corrupt(page, "overflow run too short")),
+                .ok_or_else(|| Error::corrupt(page, "overflow run too short")),
             None => self.snap.overflow(page, len),
         }
     }

@@ -361,15 +361,11 @@ impl Dirty {
     fn view<'a>(&'a self, pages: &'a impl PageSource, at: Child) -> Result<NodeView<'a>> {
         match at {
             Child::Page(id) => Ok(NodeView::Page(pages.page(id)?)),
-            Child::Dirty(i) => {
-                self.nodes
-                    .get(i)
-                    .map(NodeView::Mem)
-                    .ok_or(crate::error::Error::corrupt(
-                        0,
-                        "dirty node index out of range",
-                    ))
-            }
+            Child::Dirty(i) => self
+                .nodes
+                .get(i)
+                .map(NodeView::Mem)
+                .ok_or_else(|| crate::error::Error::corrupt(0, "dirty node index out of range")),
         }
     }
 

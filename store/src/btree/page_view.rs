@@ -43,10 +43,10 @@ impl<'a> PageView<'a> {
         let len = usize::try_from(u64::from(h.extra) + 1)
             .ok()
             .and_then(|n| n.checked_mul(PAGE_SIZE))
-            .ok_or(Error::corrupt(id, "page run too long"))?;
+            .ok_or_else(|| Error::corrupt(id, "page run too long"))?;
         let bytes = bytes
             .get(..len)
-            .ok_or(Error::corrupt(id, "page run shorter than its header says"))?;
+            .ok_or_else(|| Error::corrupt(id, "page run shorter than its header says"))?;
         let count = h.count as usize;
         if count == 0 || count > (len - HEADER_LEN) / SLOT_LEN {
             return Err(Error::corrupt(id, "bad entry count"));
@@ -83,19 +83,19 @@ impl<'a> PageView<'a> {
         }
         read_u32(self.bytes, HEADER_LEN + SLOT_LEN * i)
             .map(|o| o as usize)
-            .ok_or(self.corrupt("short offset table"))
+            .ok_or_else(|| self.corrupt("short offset table"))
     }
 
     fn read_len(&self, at: Option<usize>) -> Result<usize> {
         at.and_then(|at| read_u32(self.bytes, at))
             .map(|l| l as usize)
-            .ok_or(self.corrupt("short entry"))
+            .ok_or_else(|| self.corrupt("short entry"))
     }
 
     fn slice(&self, at: usize, len: usize) -> Result<&'a [u8]> {
         at.checked_add(len)
             .and_then(|end| self.bytes.get(at..end))
-            .ok_or(self.corrupt("entry runs past the page"))
+            .ok_or_else(|| self.corrupt("entry runs past the page"))
     }
 
     pub fn key(&self, i: usize) -> Result<&'a [u8]> {
@@ -106,7 +106,9 @@ impl<'a> PageView<'a> {
             (Some(at), BRANCH_FIXED)
         };
         let klen = self.read_len(len_at)?;
-        let key_at = at.checked_add(fixed).ok_or(self.corrupt("short entry"))?;
+        let key_at = at
+            .checked_add(fixed)
+            .ok_or_else(|| self.corrupt("short entry"))?;
         self.slice(key_at, klen)
     }
 
@@ -115,15 +117,18 @@ impl<'a> PageView<'a> {
             return Err(self.corrupt("value asked of a branch"));
         }
         let at = self.offset(i)?;
-        let flags = *self.bytes.get(at).ok_or(self.corrupt("short entry"))?;
+        let flags = *self
+            .bytes
+            .get(at)
+            .ok_or_else(|| self.corrupt("short entry"))?;
         let klen = self.read_len(at.checked_add(1))?;
         let vlen = self.read_len(at.checked_add(5))? as u32;
         let vat = at
             .checked_add(LEAF_FIXED)
             .and_then(|a| a.checked_add(klen))
-            .ok_or(self.corrupt("entry runs past the page"))?;
+            .ok_or_else(|| self.corrupt("entry runs past the page"))?;
         if flags & FLAG_OVERFLOW != 0 {
-            let page = read_u64(self.bytes, vat).ok_or(self.corrupt("short entry"))?;
+            let page = read_u64(self.bytes, vat).ok_or_else(|| self.corrupt("short entry"))?;
             Ok(ValueRef::Overflow { page, len: vlen })
         } else {
             Ok(ValueRef::Inline(self.slice(vat, vlen as usize)?))
@@ -136,7 +141,7 @@ impl<'a> PageView<'a> {
         }
         let at = self.offset(i)?.checked_add(4);
         at.and_then(|at| read_u64(self.bytes, at))
-            .ok_or(self.corrupt("short entry"))
+            .ok_or_else(|| self.corrupt("short entry"))
     }
 
     /// Copies the page into an editable node.
@@ -197,7 +202,7 @@ impl<'a> NodeView<'a> {
                 .keys()
                 .get(i)
                 .map(Vec::as_slice)
-                .ok_or(Error::corrupt(0, "dirty node index out of range")),
+                .ok_or_else(|| Error::corrupt(0, "dirty node index out of range")),
         }
     }
 
@@ -222,7 +227,7 @@ impl<'a> NodeView<'a> {
             NodeView::Mem(Node::Branch { children, .. }) => children
                 .get(i)
                 .copied()
-                .ok_or(Error::corrupt(0, "dirty node index out of range")),
+                .ok_or_else(|| Error::corrupt(0, "dirty node index out of range")),
             NodeView::Mem(_) => Err(Error::corrupt(0, "child asked of a leaf")),
         }
     }

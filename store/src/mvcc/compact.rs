@@ -31,7 +31,7 @@ pub fn step(db: &Db, max_keys: usize) -> Result<bool, MvccError> {
     let mut batch = Vec::with_capacity(max.min(4096));
     for item in w.scan(REV, &state.cursor.to_bytes(), Some(&end.to_bytes()))? {
         let (k, v) = item?;
-        let rev = Revision::from_bytes(k).ok_or(corrupt("rev key malformed"))?;
+        let rev = Revision::from_bytes(k).ok_or_else(|| corrupt("rev key malformed"))?;
         batch.push((rev, key::prefix(Record::decode(v)?.key)));
         if batch.len() == max {
             break;
@@ -78,7 +78,7 @@ fn compact_version(
             let end = key::prefix_end(prefix);
             for item in w.scan(INDEX, &this, Some(&end))? {
                 let (k, _) = item?;
-                let (_, older) = key::split(k).ok_or(corrupt("index key malformed"))?;
+                let (_, older) = key::split(k).ok_or_else(|| corrupt("index key malformed"))?;
                 if older != rev {
                     doomed.push(older);
                 }

@@ -70,7 +70,7 @@ impl<'s, S: Source> View<'s, S> {
             None => Ok(None),
             Some(item) => {
                 let (k, v) = item?;
-                let (_, rev) = key::split(k).ok_or(corrupt("index key malformed"))?;
+                let (_, rev) = key::split(k).ok_or_else(|| corrupt("index key malformed"))?;
                 Ok(Some((rev, IndexEntry::decode(v)?)))
             }
         }
@@ -106,7 +106,7 @@ impl<'s, S: Source> View<'s, S> {
         let raw = self
             .src
             .get(REV, &rev.to_bytes())?
-            .ok_or(corrupt("index entry without its rev record"))?;
+            .ok_or_else(|| corrupt("index entry without its rev record"))?;
         Record::decode(raw)
     }
 
@@ -138,7 +138,7 @@ impl<'s, S: Source> View<'s, S> {
                     return Err(corrupt("index keys out of order"));
                 }
                 last = Some(k);
-                let (prefix, r) = key::split(k).ok_or(corrupt("index key malformed"))?;
+                let (prefix, r) = key::split(k).ok_or_else(|| corrupt("index key malformed"))?;
                 if taken == Some(prefix) {
                     skipped += 1;
                     if skipped > SKIP_BEFORE_SEEK {
@@ -239,7 +239,7 @@ impl<'s, S: Source> View<'s, S> {
         {
             let (k, v) = item?;
             ordered(&mut last, k)?;
-            let rev = Revision::from_bytes(k).ok_or(corrupt("rev key malformed"))?;
+            let rev = Revision::from_bytes(k).ok_or_else(|| corrupt("rev key malformed"))?;
             let rec = Record::decode(v)?;
             if !wanted(rec.key) {
                 continue;

@@ -66,7 +66,7 @@ impl Mapping {
     pub fn run(&self, id: PageId, n: u64, limit: u64) -> Result<&[u8]> {
         let end = id
             .checked_add(n)
-            .ok_or(Error::corrupt(id, "page run overflows"))?;
+            .ok_or_else(|| Error::corrupt(id, "page run overflows"))?;
         if n == 0 || end > limit || end > self.pages() {
             return Err(Error::corrupt(id, "page beyond the high-water mark"));
         }

@@ -63,13 +63,13 @@ impl Header {
         let kind = bytes
             .get(4)
             .and_then(|b| PageKind::from_u8(*b))
-            .ok_or(Error::corrupt(expect, "unknown page kind"))?;
-        let id = read_u64(bytes, 8).ok_or(Error::corrupt(expect, "short page"))?;
+            .ok_or_else(|| Error::corrupt(expect, "unknown page kind"))?;
+        let id = read_u64(bytes, 8).ok_or_else(|| Error::corrupt(expect, "short page"))?;
         if id != expect {
             return Err(Error::corrupt(expect, "page header names another page id"));
         }
-        let count = read_u32(bytes, 16).ok_or(Error::corrupt(expect, "short page"))?;
-        let extra = read_u32(bytes, 20).ok_or(Error::corrupt(expect, "short page"))?;
+        let count = read_u32(bytes, 16).ok_or_else(|| Error::corrupt(expect, "short page"))?;
+        let extra = read_u32(bytes, 20).ok_or_else(|| Error::corrupt(expect, "short page"))?;
         Ok(Header {
             kind,
             id,
@@ -97,8 +97,10 @@ pub fn seal(run: &mut [u8]) {
 
 /// Verifies a run's checksum (used by `check`, not on the read path: see ARCHITECTURE.md).
 pub fn verify(run: &[u8], id: PageId) -> Result<()> {
-    let stored = read_u32(run, 0).ok_or(Error::corrupt(id, "short page"))?;
-    let body = run.get(4..).ok_or(Error::corrupt(id, "short page"))?;
+    let stored = read_u32(run, 0).ok_or_else(|| Error::corrupt(id, "short page"))?;
+    let body = run
+        .get(4..)
+        .ok_or_else(|| Error::corrupt(id, "short page"))?;
     if crc32fast::hash(body) != stored {
         return Err(Error::corrupt(id, "checksum mismatch"));
     }
