@@ -339,6 +339,56 @@ mod rst_stream {
         assert_eq!(code, ErrorCode::EnhanceYourCalm);
         server.stop();
     }
+
+    /// clientv3's `KeepAliveOnce` (etcd's `benchmark lease-keepalive`): open a bidi
+    /// stream, send one message, read the answer, cancel. grpc-go resets every such
+    /// stream; a reset after our answer is a client done with the call, not a flood, and
+    /// closing the connection for it failed calls in flight (clientv3 saw `EOF`).
+    #[test]
+    fn resets_after_the_answer_are_not_a_flood() {
+        let server = TestServer::start();
+        let mut raw = Raw::handshake(&server);
+        let ids: Vec<u32> = (0..400).map(|i| 2 * i + 1).collect();
+        for &id in &ids {
+            raw.request(id, "/test.Echo/Bidi", &[], false);
+            raw.frame(Frame::Data(Data::new(
+                StreamId::new(id),
+                Bytes::from_static(&[0, 0, 0, 0, 1, 7]),
+                false,
+            )));
+        }
+        let mut answered = std::collections::HashSet::new();
+        while answered.len() < ids.len() {
+            match raw.next() {
+                Some(Frame::Data(d)) => {
+                    answered.insert(d.stream_id.value());
+                }
+                Some(Frame::GoAway(g)) => panic!("GOAWAY before the resets: {g:?}"),
+                Some(_) => {}
+                None => panic!("closed before the resets"),
+            }
+        }
+        // All resets in one write, so they land well within one flood-guard window.
+        let mut resets = BytesMut::new();
+        for &id in &ids {
+            Frame::RstStream(RstStream::new(StreamId::new(id), ErrorCode::Cancel))
+                .encode(&mut resets);
+        }
+        raw.send(&resets);
+        raw.frame(Frame::Ping(Ping::new(*b"still-up")));
+        loop {
+            match raw.next() {
+                Some(Frame::Ping(p)) if p.ack => {
+                    assert_eq!(&p.payload, b"still-up");
+                    break;
+                }
+                Some(Frame::GoAway(g)) => panic!("GOAWAY after the resets: {g:?}"),
+                Some(_) => {}
+                None => panic!("closed after the resets"),
+            }
+        }
+        server.stop();
+    }
 }
 
 /// §6.9: flow control.

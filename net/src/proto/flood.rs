@@ -30,8 +30,8 @@ impl FloodGuard {
         }
     }
 
-    /// Peer RST_STREAMs on streams we had not finished: 200 per second is far beyond what
-    /// cancelling clients do, and far below what an attack needs.
+    /// Peer RST_STREAMs on streams we had not yet answered: 200 per second is far beyond
+    /// what cancelling clients do, and far below what an attack needs.
     pub fn rapid_reset() -> Self {
         FloodGuard::new(
             200,

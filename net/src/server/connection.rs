@@ -451,22 +451,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
     fn on_reset(&mut self, reset: RstStream, now: Instant) -> Result<(), H2Error> {
         let id = reset.stream_id;
         self.streams.recv_reset(id)?;
-        let unfinished = {
+        let reset = {
             let mut shared = self.shared.borrow_mut();
             match shared.slots.get_mut(&id.value()) {
                 Some(slot) if !slot.wire_done => {
                     slot.wire_done = true;
-                    let unfinished = slot.trailers.is_none();
+                    // Only a call reset before we answered it counts as a flood: grpc-go
+                    // resets every stream it stops reading before our trailers (clientv3's
+                    // KeepAliveOnce does so after each response), thousands a second.
+                    let unanswered = slot.trailers.is_none() && !slot.headers_sent;
                     slot.abandon(Status::new(Code::Canceled, "context canceled"));
-                    Some((unfinished, std::mem::take(&mut slot.held)))
+                    Some((unanswered, std::mem::take(&mut slot.held)))
                 }
                 _ => None,
             }
         };
-        if let Some((unfinished, held)) = unfinished {
+        if let Some((unanswered, held)) = reset {
             self.release_connection(held);
             self.drop_if_done(id.value());
-            if unfinished {
+            if unanswered {
                 // CVE-2023-44487: each reset of a running call cost us a handler start.
                 self.resets.record(now)?;
             }
