@@ -150,17 +150,19 @@ impl Node {
             };
             match self {
                 Node::Leaf { keys, values } => {
-                    let (flags, len, bytes) = match &values[i] {
-                        Value::Inline(v) => (0u8, v.len() as u32, v.clone()),
+                    let overflow_page;
+                    let (flags, len, bytes): (u8, u32, &[u8]) = match &values[i] {
+                        Value::Inline(v) => (0, v.len() as u32, v),
                         Value::Overflow { page, len } => {
-                            (FLAG_OVERFLOW, *len, page.to_le_bytes().to_vec())
+                            overflow_page = page.to_le_bytes();
+                            (FLAG_OVERFLOW, *len, &overflow_page)
                         }
                     };
                     put(&[flags]);
                     put(&(keys[i].len() as u32).to_le_bytes());
                     put(&len.to_le_bytes());
                     put(&keys[i]);
-                    put(&bytes);
+                    put(bytes);
                 }
                 Node::Branch { keys, children } => {
                     let child = match children[i] {
