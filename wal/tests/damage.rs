@@ -50,6 +50,16 @@ fn seq_of(name: &str) -> u64 {
 /// An entry record of a segment: (index, offset, payload end).
 type EntryAt = (u64, usize, usize);
 
+/// The index of the last record `kept` accepts, or `none` if it accepts no record.
+fn last_kept(records: &[EntryAt], none: u64, kept: impl Fn(&EntryAt) -> bool) -> u64 {
+    records
+        .iter()
+        .filter(|r| kept(r))
+        .map(|r| r.0)
+        .max()
+        .unwrap_or(none)
+}
+
 /// The entry records of segment `name`.
 fn entry_records(dir: &MemDir, name: &str) -> Vec<EntryAt> {
     let bytes = dir.bytes(name).unwrap();
@@ -155,24 +165,14 @@ fn torn_tails_keep_exactly_the_records_before_them() {
     let (from, to) = (tail[0].1, tail[LAST_N - 1].2);
     for x in from..=to {
         // A cut keeps the records (padding included) wholly before it.
-        let survivors = records
-            .iter()
-            .filter(|r| r.2.div_ceil(16) * 16 <= x)
-            .map(|r| r.0)
-            .max()
-            .unwrap_or(0);
+        let survivors = last_kept(&records, 0, |r| r.2.div_ceil(16) * 16 <= x);
 
         dir.set_bytes(&name, original[..x].to_vec());
         reopen_expecting(&dir, survivors, &format!("cut at {x}"));
 
         // Zeroed sectors keep the records whose header and payload lie before them.
         let sector = x / SECTOR * SECTOR;
-        let zeroed_survivors = records
-            .iter()
-            .filter(|r| r.2 <= sector)
-            .map(|r| r.0)
-            .max()
-            .unwrap_or(0);
+        let zeroed_survivors = last_kept(&records, 0, |r| r.2 <= sector);
         let mut zeroed = original.clone();
         zeroed[sector..].fill(0);
         dir.set_bytes(&name, zeroed);
@@ -237,12 +237,7 @@ fn torn_tails_of_a_recycled_segment_keep_exactly_the_records_before_them() {
     let tail = &records[records.len() - LAST_N..];
     let (from, to) = (tail[0].1, tail[LAST_N - 1].2);
     for x in from..=to {
-        let survivors = records
-            .iter()
-            .filter(|r| r.2.div_ceil(16) * 16 <= x)
-            .map(|r| r.0)
-            .max()
-            .unwrap_or(RECYCLE_SNAPSHOT);
+        let survivors = last_kept(&records, RECYCLE_SNAPSHOT, |r| r.2.div_ceil(16) * 16 <= x);
         dir.set_bytes(&name, original[..x].to_vec());
         reopen_expecting_after(&dir, RECYCLE_SNAPSHOT, survivors, &format!("cut at {x}"));
 
@@ -251,15 +246,10 @@ fn torn_tails_of_a_recycled_segment_keep_exactly_the_records_before_them() {
         let sector = x / SECTOR * SECTOR;
         let mut torn = original.clone();
         torn[sector..].copy_from_slice(&old[sector..]);
-        let old_survivors = records
-            .iter()
-            .filter(|r| {
-                let padded = r.2.div_ceil(16) * 16;
-                r.2 <= sector && torn[r.2..padded].iter().all(|&b| b == 0)
-            })
-            .map(|r| r.0)
-            .max()
-            .unwrap_or(RECYCLE_SNAPSHOT);
+        let old_survivors = last_kept(&records, RECYCLE_SNAPSHOT, |r| {
+            let padded = r.2.div_ceil(16) * 16;
+            r.2 <= sector && torn[r.2..padded].iter().all(|&b| b == 0)
+        });
         dir.set_bytes(&name, torn);
         reopen_expecting_after(
             &dir,
