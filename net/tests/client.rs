@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::TestServer;
+use common::{TestServer, stream_request};
 use ringkv_net::client::{ClientConfig, ConnectionError, SendRequest, handshake, with_deadline};
 use ringkv_net::grpc::{Code, Metadata, Status};
 use ringkv_net::server::ServerConfig;
@@ -40,12 +40,6 @@ where
 
 fn config() -> ClientConfig {
     ClientConfig::new("localhost")
-}
-
-fn stream_request(count: u32, size: u32) -> Bytes {
-    let mut b = count.to_be_bytes().to_vec();
-    b.extend_from_slice(&size.to_be_bytes());
-    Bytes::from(b)
 }
 
 #[test]

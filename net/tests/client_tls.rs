@@ -3,7 +3,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{TestServer, TokioIo};
+use common::{TestServer, TokioIo, stream_request};
 use ringkv_net::client::{ClientConfig, handshake};
 use ringkv_net::grpc::Metadata;
 use ringkv_net::server::ServerConfig;
@@ -41,12 +41,10 @@ fn unary_and_streaming_over_tls() {
             .await
             .unwrap();
         assert!(reply == big);
-        let mut request = 10u32.to_be_bytes().to_vec();
-        request.extend_from_slice(&1000u32.to_be_bytes());
         let mut responses = send
             .server_streaming(
                 "/test.Echo/ServerStream",
-                Bytes::from(request),
+                stream_request(10, 1000),
                 &Metadata::new(),
                 None,
             )

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use common::RawCodec;
+use common::{RawCodec, stream_request};
 use ringkv_net::client::{ClientConfig, SendRequest};
 use ringkv_net::grpc::{Code, Metadata, Status};
 use tonic::codegen::{BoxFuture, Context, Poll, Service, tokio_stream};
@@ -181,12 +181,10 @@ fn tonic_server_unary_and_errors() {
 #[test]
 fn tonic_server_streaming_and_bidi() {
     run(|send| async move {
-        let mut request = 40u32.to_be_bytes().to_vec();
-        request.extend_from_slice(&200_000u32.to_be_bytes());
         let mut responses = send
             .server_streaming(
                 "/test.Echo/ServerStream",
-                Bytes::from(request),
+                stream_request(40, 200_000),
                 &Metadata::new(),
                 None,
             )

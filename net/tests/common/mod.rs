@@ -18,6 +18,13 @@ mod raw_codec;
 #[allow(unused_imports)]
 pub use raw_codec::RawCodec;
 
+/// The request of the test services' `ServerStream`: `count` messages of `size` bytes each.
+pub fn stream_request(count: u32, size: u32) -> Bytes {
+    let mut b = count.to_be_bytes().to_vec();
+    b.extend_from_slice(&size.to_be_bytes());
+    Bytes::from(b)
+}
+
 /// How long one test of our client may run before it fails.
 pub const CLIENT_TEST_LIMIT: Duration = Duration::from_secs(30);
 
