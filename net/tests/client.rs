@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{TestServer, stream_request};
+use common::{TestServer, count_messages, stream_request};
 use ringkv_net::client::{ClientConfig, ConnectionError, SendRequest, handshake, with_deadline};
 use ringkv_net::grpc::{Code, Metadata, Status};
 use ringkv_net::server::ServerConfig;
@@ -163,12 +163,7 @@ fn large_messages_both_ways() {
             )
             .await
             .unwrap();
-        let mut n = 0;
-        while let Some(message) = responses.message().await.unwrap() {
-            assert_eq!(message.len(), 1 << 20);
-            n += 1;
-        }
-        assert_eq!(n, 24);
+        assert_eq!(count_messages(&mut responses, 1 << 20).await, 24);
     });
     server.stop();
 }
@@ -444,12 +439,7 @@ fn on_glommio() {
             )
             .await
             .unwrap();
-        let mut n = 0;
-        while let Some(message) = responses.message().await.unwrap() {
-            assert_eq!(message.len(), 300_000);
-            n += 1;
-        }
-        assert_eq!(n, 30);
+        assert_eq!(count_messages(&mut responses, 300_000).await, 30);
         drop(responses);
         drop(send);
         driver.await.unwrap();

@@ -3,7 +3,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{TestServer, TokioIo, stream_request};
+use common::{TestServer, TokioIo, count_messages, stream_request};
 use ringkv_net::client::{ClientConfig, handshake};
 use ringkv_net::grpc::Metadata;
 use ringkv_net::server::ServerConfig;
@@ -50,12 +50,7 @@ fn unary_and_streaming_over_tls() {
             )
             .await
             .unwrap();
-        let mut n = 0;
-        while let Some(message) = responses.message().await.unwrap() {
-            assert_eq!(message.len(), 1000);
-            n += 1;
-        }
-        assert_eq!(n, 10);
+        assert_eq!(count_messages(&mut responses, 1000).await, 10);
         drop(responses);
         drop(send);
         driver.await.unwrap().unwrap();

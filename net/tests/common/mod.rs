@@ -25,6 +25,20 @@ pub fn stream_request(count: u32, size: u32) -> Bytes {
     Bytes::from(b)
 }
 
+/// Reads a server stream to its end, checking every message is `size` bytes; returns how
+/// many there were.
+pub async fn count_messages(
+    responses: &mut ringkv_net::client::ResponseStream,
+    size: usize,
+) -> usize {
+    let mut n = 0;
+    while let Some(message) = responses.message().await.unwrap() {
+        assert_eq!(message.len(), size, "message {n}");
+        n += 1;
+    }
+    n
+}
+
 /// How long one test of our client may run before it fails.
 pub const CLIENT_TEST_LIMIT: Duration = Duration::from_secs(30);
 
