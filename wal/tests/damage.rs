@@ -5,7 +5,7 @@
 //! corruption: open fails with `WalError::Corrupt` naming the file and the record's offset.
 //! Damage in a segment other than the last one is always refused.
 
-use ringkv_wal::record::SECTOR;
+use ringkv_wal::record::{SECTOR, align_up};
 use ringkv_wal::scan::scan;
 use ringkv_wal::{Damage, Entry, Log, MemDir, Options, Record, SnapshotMark, WalError, segment};
 
@@ -165,7 +165,7 @@ fn torn_tails_keep_exactly_the_records_before_them() {
     let (from, to) = (tail[0].1, tail[LAST_N - 1].2);
     for x in from..=to {
         // A cut keeps the records (padding included) wholly before it.
-        let survivors = last_kept(&records, 0, |r| r.2.div_ceil(16) * 16 <= x);
+        let survivors = last_kept(&records, 0, |r| align_up(r.2) <= x);
 
         dir.set_bytes(&name, original[..x].to_vec());
         reopen_expecting(&dir, survivors, &format!("cut at {x}"));
@@ -190,9 +190,7 @@ fn a_flipped_bit_anywhere_in_the_last_records_is_refused_with_file_and_offset() 
     let original = dir.bytes(&name).unwrap();
     let tail = &records[records.len() - LAST_N..];
     for (i, &(_, offset, payload_end)) in tail.iter().enumerate() {
-        let record_end = tail
-            .get(i + 1)
-            .map_or(payload_end.div_ceil(16) * 16, |n| n.1);
+        let record_end = tail.get(i + 1).map_or(align_up(payload_end), |n| n.1);
         for x in offset..record_end {
             let mut bytes = original.clone();
             bytes[x] ^= 0x01;
@@ -237,7 +235,7 @@ fn torn_tails_of_a_recycled_segment_keep_exactly_the_records_before_them() {
     let tail = &records[records.len() - LAST_N..];
     let (from, to) = (tail[0].1, tail[LAST_N - 1].2);
     for x in from..=to {
-        let survivors = last_kept(&records, RECYCLE_SNAPSHOT, |r| r.2.div_ceil(16) * 16 <= x);
+        let survivors = last_kept(&records, RECYCLE_SNAPSHOT, |r| align_up(r.2) <= x);
         dir.set_bytes(&name, original[..x].to_vec());
         reopen_expecting_after(&dir, RECYCLE_SNAPSHOT, survivors, &format!("cut at {x}"));
 
@@ -247,7 +245,7 @@ fn torn_tails_of_a_recycled_segment_keep_exactly_the_records_before_them() {
         let mut torn = original.clone();
         torn[sector..].copy_from_slice(&old[sector..]);
         let old_survivors = last_kept(&records, RECYCLE_SNAPSHOT, |r| {
-            let padded = r.2.div_ceil(16) * 16;
+            let padded = align_up(r.2);
             r.2 <= sector && torn[r.2..padded].iter().all(|&b| b == 0)
         });
         dir.set_bytes(&name, torn);
@@ -270,9 +268,7 @@ fn a_flipped_bit_before_a_later_write_of_a_recycled_segment_is_refused() {
     let tail = &records[records.len() - LAST_N..];
     for (i, &(index, offset, payload_end)) in tail.iter().enumerate() {
         let last = i + 1 == tail.len();
-        let record_end = tail
-            .get(i + 1)
-            .map_or(payload_end.div_ceil(16) * 16, |n| n.1);
+        let record_end = tail.get(i + 1).map_or(align_up(payload_end), |n| n.1);
         for x in offset..record_end {
             let mut bytes = original.clone();
             bytes[x] ^= 0x01;
