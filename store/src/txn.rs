@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
 
+use bytes::Bytes;
+
 use crate::btree::cursor::Cursor;
 use crate::btree::mutator::Dirty;
 use crate::btree::node::{Child, MAX_INLINE_VALUE, MAX_KEY_LEN, MAX_VALUE_LEN, Value};
@@ -232,7 +234,7 @@ impl<'db> WriteTxn<'db> {
                 len: value.len() as u32,
             }
         } else {
-            Value::Inline(value.to_vec())
+            Value::Inline(Bytes::copy_from_slice(value))
         };
         let old = self
             .dirty

@@ -12,6 +12,8 @@
 //! branches and the tree would grow a level per insert. A node that stays over a page is
 //! written as a run of several pages.
 
+use bytes::Bytes;
+
 use super::node::{Child, Node, Value};
 use super::page_view::{NodeView, PageView, ValueRef};
 use crate::error::Result;
@@ -29,7 +31,7 @@ pub struct Dirty {
     pub freed: Vec<PageId>,
 }
 
-type Splits = Vec<(Vec<u8>, usize)>;
+type Splits = Vec<(Bytes, usize)>;
 
 /// What a relocation walk carries down the tree.
 struct Relocation<'a> {
@@ -111,7 +113,7 @@ impl Dirty {
         let mut top = r;
         // A new root over long keys may itself be too big: grow until it fits or cannot split.
         while !splits.is_empty() {
-            let mut keys = vec![Vec::new()];
+            let mut keys = vec![Bytes::new()];
             let mut children = vec![Child::Dirty(top)];
             for (k, n) in splits {
                 keys.push(k);
@@ -135,11 +137,11 @@ impl Dirty {
         // keys and sequentially created user keys.
         let mut appended = false;
         let old = match &mut self.nodes[idx] {
-            Node::Leaf { keys, values } => match keys.binary_search_by(|k| k.as_slice().cmp(key)) {
+            Node::Leaf { keys, values } => match keys.binary_search_by(|k| k[..].cmp(key)) {
                 Ok(i) => Some(std::mem::replace(&mut values[i], value)),
                 Err(i) => {
                     appended = i == keys.len();
-                    keys.insert(i, key.to_vec());
+                    keys.insert(i, Bytes::copy_from_slice(key));
                     values.insert(i, value);
                     None
                 }
@@ -245,15 +247,13 @@ impl Dirty {
         key: &[u8],
     ) -> Result<Option<Value>> {
         match &mut self.nodes[idx] {
-            Node::Leaf { keys, values } => {
-                Ok(match keys.binary_search_by(|k| k.as_slice().cmp(key)) {
-                    Ok(i) => {
-                        keys.remove(i);
-                        Some(values.remove(i))
-                    }
-                    Err(_) => None,
-                })
-            }
+            Node::Leaf { keys, values } => Ok(match keys.binary_search_by(|k| k[..].cmp(key)) {
+                Ok(i) => {
+                    keys.remove(i);
+                    Some(values.remove(i))
+                }
+                Err(_) => None,
+            }),
             Node::Branch { .. } => {
                 let (pos, c) = self.descend(pages, idx, key)?;
                 let old = self.remove_at(pages, c, key)?;

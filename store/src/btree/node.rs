@@ -1,5 +1,6 @@
-//! A node as the write transaction edits it: decoded into owned vectors when the writer first
-//! touches a page (copy-on-write), encoded back into a fresh page at commit. Also the on-page
+//! A node as the write transaction edits it: decoded when the writer first touches a page
+//! (copy-on-write) into one copy of the page whose keys and values it slices, encoded back
+//! into a fresh page at commit. Also the on-page
 //! layout of branch and leaf pages, which `page_view.rs` reads without copying.
 //!
 //! Layout after the page header: `count` little-endian u32 offsets (from the start of the
@@ -13,6 +14,8 @@
 //! bbolt does: the header's `extra` counts the pages after the first and the crc covers the
 //! run. Only a one-entry leaf or a branch of two or three children can be that large (see
 //! `mutator.rs`); keys stay plain slices of the map either way.
+
+use bytes::Bytes;
 
 use crate::page_store::page::{HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, pages_for, seal};
 
@@ -35,8 +38,12 @@ pub const FLAG_OVERFLOW: u8 = 1;
 /// A value as stored in a leaf.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
-    Inline(Vec<u8>),
-    Overflow { page: PageId, len: u32 },
+    /// Often a slice of the page the node was decoded from (see `PageView::to_node`).
+    Inline(Bytes),
+    Overflow {
+        page: PageId,
+        len: u32,
+    },
 }
 
 impl Value {
@@ -59,11 +66,11 @@ pub enum Child {
 #[derive(Debug, Clone)]
 pub enum Node {
     Leaf {
-        keys: Vec<Vec<u8>>,
+        keys: Vec<Bytes>,
         values: Vec<Value>,
     },
     Branch {
-        keys: Vec<Vec<u8>>,
+        keys: Vec<Bytes>,
         children: Vec<Child>,
     },
 }
@@ -79,7 +86,7 @@ impl Node {
         }
     }
 
-    pub fn keys(&self) -> &[Vec<u8>] {
+    pub fn keys(&self) -> &[Bytes] {
         match self {
             Node::Leaf { keys, .. } | Node::Branch { keys, .. } => keys,
         }
