@@ -1,7 +1,7 @@
 //! A node as the write transaction edits it: decoded when the writer first touches a page
 //! (copy-on-write) into one copy of the page whose keys and values it slices, encoded back
-//! into a fresh page at commit. Also the on-page
-//! layout of branch and leaf pages, which `page_view.rs` reads without copying.
+//! into a fresh page at commit. Also the on-page layout of branch and leaf pages, which
+//! `page_view.rs` reads without copying.
 //!
 //! Layout after the page header: `count` little-endian u32 offsets (from the start of the
 //! run), then the entries.
