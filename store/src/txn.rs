@@ -6,11 +6,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
 
-use bytes::Bytes;
-
 use crate::btree::cursor::Cursor;
 use crate::btree::mutator::Dirty;
-use crate::btree::node::{Child, MAX_INLINE_VALUE, MAX_KEY_LEN, MAX_VALUE_LEN, Value};
+use crate::btree::node::{Child, MAX_INLINE_VALUE, MAX_KEY_LEN, MAX_VALUE_LEN, Slice, Value};
 use crate::btree::page_view::{self, NodeView, TreeSource};
 use crate::db::{Db, RELEASE_AFTER_PAGES, Snapshot, WriterState};
 use crate::error::{Error, Result};
@@ -234,7 +232,7 @@ impl<'db> WriteTxn<'db> {
                 len: value.len() as u32,
             }
         } else {
-            Value::Inline(Bytes::copy_from_slice(value))
+            Value::Inline(Slice::copy_of(value))
         };
         let old = self
             .dirty

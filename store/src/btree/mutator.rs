@@ -12,9 +12,7 @@
 //! branches and the tree would grow a level per insert. A node that stays over a page is
 //! written as a run of several pages.
 
-use bytes::Bytes;
-
-use super::node::{Child, Node, Value};
+use super::node::{Child, Node, Slice, Value};
 use super::page_view::{NodeView, PageView, ValueRef};
 use crate::error::Result;
 use crate::page_store::page::{PAGE_SIZE, PageId};
@@ -31,7 +29,7 @@ pub struct Dirty {
     pub freed: Vec<PageId>,
 }
 
-type Splits = Vec<(Bytes, usize)>;
+type Splits = Vec<(Slice, usize)>;
 
 /// What a relocation walk carries down the tree.
 struct Relocation<'a> {
@@ -113,7 +111,7 @@ impl Dirty {
         let mut top = r;
         // A new root over long keys may itself be too big: grow until it fits or cannot split.
         while !splits.is_empty() {
-            let mut keys = vec![Bytes::new()];
+            let mut keys = vec![Slice::default()];
             let mut children = vec![Child::Dirty(top)];
             for (k, n) in splits {
                 keys.push(k);
@@ -141,7 +139,7 @@ impl Dirty {
                 Ok(i) => Some(std::mem::replace(&mut values[i], value)),
                 Err(i) => {
                     appended = i == keys.len();
-                    keys.insert(i, Bytes::copy_from_slice(key));
+                    keys.insert(i, Slice::copy_of(key));
                     values.insert(i, value);
                     None
                 }

@@ -15,7 +15,7 @@
 //! run. Only a one-entry leaf or a branch of two or three children can be that large (see
 //! `mutator.rs`); keys stay plain slices of the map either way.
 
-use bytes::Bytes;
+use std::rc::Rc;
 
 use crate::page_store::page::{HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, pages_for, seal};
 
@@ -35,11 +35,70 @@ pub const BRANCH_ENTRY_OVERHEAD: usize = 4 + 12;
 pub const SLOT_LEN: usize = 4;
 pub const FLAG_OVERFLOW: u8 = 1;
 
+/// A key or inline value of a node the writer edits: a range of the one copy of the page the
+/// node was decoded from (so decoding a page of many small entries allocates once, not twice
+/// per entry), or bytes of its own for an entry the writer added. Not `Send`: a write
+/// transaction stays on its thread, so the count need not be atomic.
+#[derive(Clone)]
+pub struct Slice {
+    buf: Rc<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl Slice {
+    /// Bytes of their own.
+    pub fn copy_of(bytes: &[u8]) -> Slice {
+        Slice {
+            buf: Rc::from(bytes),
+            start: 0,
+            end: bytes.len(),
+        }
+    }
+
+    /// `range` of this slice, sharing its bytes. The range must lie within it.
+    pub fn part(&self, range: std::ops::Range<usize>) -> Slice {
+        debug_assert!(range.start <= range.end && self.start + range.end <= self.end);
+        Slice {
+            buf: Rc::clone(&self.buf),
+            start: self.start + range.start,
+            end: self.start + range.end,
+        }
+    }
+}
+
+impl Default for Slice {
+    fn default() -> Slice {
+        Slice::copy_of(&[])
+    }
+}
+
+impl std::ops::Deref for Slice {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+}
+
+impl PartialEq for Slice {
+    fn eq(&self, other: &Slice) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Slice {}
+
+impl std::fmt::Debug for Slice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
 /// A value as stored in a leaf.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// Often a slice of the page the node was decoded from (see `PageView::to_node`).
-    Inline(Bytes),
+    Inline(Slice),
     Overflow {
         page: PageId,
         len: u32,
@@ -66,11 +125,11 @@ pub enum Child {
 #[derive(Debug, Clone)]
 pub enum Node {
     Leaf {
-        keys: Vec<Bytes>,
+        keys: Vec<Slice>,
         values: Vec<Value>,
     },
     Branch {
-        keys: Vec<Bytes>,
+        keys: Vec<Slice>,
         children: Vec<Child>,
     },
 }
@@ -86,7 +145,7 @@ impl Node {
         }
     }
 
-    pub fn keys(&self) -> &[Bytes] {
+    pub fn keys(&self) -> &[Slice] {
         match self {
             Node::Leaf { keys, .. } | Node::Branch { keys, .. } => keys,
         }
@@ -185,5 +244,22 @@ impl Node {
         }
         seal(&mut page);
         page
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_of_one_copy_read_their_own_range_and_compare_by_bytes() {
+        let page = Slice::copy_of(b"key-a,value-a,key-b");
+        let (a, b) = (page.part(0..5), page.part(14..19));
+        assert_eq!(&*a, b"key-a");
+        assert_eq!(&*b, b"key-b");
+        assert_eq!(&*b.part(4..5), b"b");
+        assert_eq!(a, Slice::copy_of(b"key-a"));
+        assert_ne!(a, b);
+        assert!(Slice::default().is_empty());
     }
 }

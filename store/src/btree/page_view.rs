@@ -3,9 +3,7 @@
 //! into an error naming the page, so a corrupt file can never make a reader panic. [`NodeView`] puts a page and a write transaction's dirty node behind
 //! one interface, so lookups and the cursor are written once for readers and the writer.
 
-use bytes::Bytes;
-
-use super::node::{Child, FLAG_OVERFLOW, Node, SLOT_LEN, Value};
+use super::node::{Child, FLAG_OVERFLOW, Node, SLOT_LEN, Slice, Value};
 use crate::error::{Error, Result};
 use crate::page_store::page::{
     HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, read_u32, read_u64,
@@ -147,13 +145,13 @@ impl<'a> PageView<'a> {
     }
 
     /// Copies the page into an editable node: the run is copied once, and every key and
-    /// inline value is a slice of that copy, so a node of many small entries costs two
-    /// allocations to decode (and none per entry to drop), not two per entry.
+    /// inline value is a [`Slice`] of that copy, so decoding a node of many small entries
+    /// allocates once, not twice per entry.
     pub fn to_node(&self) -> Result<Node> {
-        let run = Bytes::copy_from_slice(self.bytes);
+        let run = Slice::copy_of(self.bytes);
         let at = |part: &[u8]| {
             let start = part.as_ptr().addr() - self.bytes.as_ptr().addr();
-            run.slice(start..start + part.len())
+            run.part(start..start + part.len())
         };
         let mut keys = Vec::with_capacity(self.count);
         for i in 0..self.count {
@@ -314,8 +312,8 @@ mod tests {
 
     fn long_leaf() -> Vec<u8> {
         let node = Node::Leaf {
-            keys: vec![Bytes::from(vec![b'k'; 10_000])],
-            values: vec![Value::Inline(Bytes::from_static(b"v"))],
+            keys: vec![Slice::copy_of(&[b'k'; 10_000])],
+            values: vec![Value::Inline(Slice::copy_of(b"v"))],
         };
         assert_eq!(node.pages(), 3);
         node.encode(9)
