@@ -72,8 +72,8 @@ pub struct FsFile {
     file: File,
     path: PathBuf,
     direct: bool,
-    /// The aligned copy O_DIRECT writes go through, kept between writes: allocating (and
-    /// faulting in) a fresh one per write cost more than the copy itself.
+    /// The aligned copy an unaligned O_DIRECT write goes through, kept between writes. The
+    /// log's own writes come from block-aligned buffers and skip it (see `blocks.rs`).
     staging: Mutex<Option<AlignedBlocks>>,
 }
 
@@ -275,6 +275,14 @@ impl SegmentFile for MemFile {
     }
 
     fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        // What O_DIRECT will need of the log's writes on a real file; checked here so every
+        // log test checks it.
+        debug_assert!(
+            bytes.as_ptr().addr().is_multiple_of(BLOCK)
+                && bytes.len().is_multiple_of(BLOCK)
+                && offset.is_multiple_of(BLOCK as u64),
+            "unaligned segment write"
+        );
         let mut v = lock(&self.bytes);
         let start = usize::try_from(offset).map_err(|_| io::ErrorKind::InvalidInput)?;
         let end = start + bytes.len();

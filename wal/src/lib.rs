@@ -5,10 +5,12 @@
 //!
 //! It never knows gRPC or etcd requests: payloads are opaque bytes to it. It never guesses:
 //! damage anywhere but the tail stops start-up with an error naming the file and offset.
-//! Layers, bottom up: `record` (one record's bytes), `scan` (one segment's bytes), `segment`
-//! (file names), `dir` (where bytes live), `log` (appends, group commit, rotation, purge,
-//! recovery), `storage` (raft-rs `Storage` over the log).
+//! Layers, bottom up: `blocks` (the block-aligned buffers records are encoded into),
+//! `record` (one record's bytes), `scan` (one segment's bytes), `segment` (file names), `dir`
+//! (where bytes live), `log` (appends, group commit, rotation, purge, recovery), `storage`
+//! (raft-rs `Storage` over the log).
 
+pub mod blocks;
 pub mod dir;
 pub mod log;
 pub mod record;

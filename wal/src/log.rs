@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::blocks::{Blocks, Pool};
 use crate::dir::{BLOCK, SegmentDir, SegmentFile};
 use crate::record::{
     Entry, FLAG_JOB_START, FLAG_RECYCLED, HardState, Record, RecordError, SnapshotMark, Stamp,
@@ -175,7 +176,7 @@ struct Segment<F> {
 struct BlockWrite<F> {
     file: Arc<F>,
     offset: u64,
-    bytes: Vec<u8>,
+    bytes: Blocks,
 }
 
 /// What a sync made durable, handed back to [`Log::finish_sync`].
@@ -195,6 +196,8 @@ pub struct SyncJob<F> {
     writes: Vec<BlockWrite<F>>,
     names: Vec<PathBuf>,
     ticket: SyncTicket,
+    /// Where the written buffers go back to, for the log to encode into again.
+    pool: Pool,
 }
 
 impl<F: SegmentFile> SyncJob<F> {
@@ -220,6 +223,9 @@ impl<F: SegmentFile> SyncJob<F> {
                 w.file.sync_data().map_err(|e| io(i, e))?;
             }
         }
+        for w in self.writes {
+            self.pool.give_back(w.bytes);
+        }
         Ok(self.ticket)
     }
 }
@@ -232,8 +238,11 @@ pub struct Log<D: SegmentDir> {
     /// Writes for sealed (rotated-away) segments not yet handed to a job.
     sealed: Vec<BlockWrite<D::File>>,
     sealed_names: Vec<PathBuf>,
-    /// Bytes of the active segment from `pending_start` (block-aligned) to `end`.
-    pending: Vec<u8>,
+    /// Bytes of the active segment from `pending_start` (block-aligned) to `end`, in
+    /// block-aligned memory so that an O_DIRECT write takes them without a copy.
+    pending: Blocks,
+    /// Buffers finished jobs gave back.
+    pool: Pool,
     pending_start: usize,
     /// Where the next record goes in the active segment.
     end: usize,
@@ -290,12 +299,6 @@ fn align_down(n: usize) -> usize {
     n / BLOCK * BLOCK
 }
 
-/// `bytes` zero-padded to whole blocks.
-fn whole_blocks(mut bytes: Vec<u8>) -> Vec<u8> {
-    bytes.resize(bytes.len().div_ceil(BLOCK) * BLOCK, 0);
-    bytes
-}
-
 impl<D: SegmentDir> Log<D> {
     /// Opens (or creates) the log in `dir` and returns what it holds. See the module docs for
     /// what is repaired and what is refused.
@@ -341,7 +344,8 @@ impl<D: SegmentDir> Log<D> {
             segments: Vec::new(),
             sealed: Vec::new(),
             sealed_names: Vec::new(),
-            pending: Vec::new(),
+            pending: Blocks::new(),
+            pool: Pool::default(),
             pending_start: 0,
             end: 0,
             tail_crc: 0,
@@ -500,10 +504,8 @@ impl<D: SegmentDir> Log<D> {
                     !matches!(scan.stop, Stop::Clean) || scan.dirty_after_end() || short;
                 // Keep the partial last block in memory: the next write rewrites it whole.
                 log.pending_start = align_down(scan.end);
-                log.pending = bytes
-                    .get(log.pending_start..scan.end)
-                    .unwrap_or_default()
-                    .to_vec();
+                log.pending =
+                    Blocks::copy_of(bytes.get(log.pending_start..scan.end).unwrap_or_default());
                 log.end = scan.end;
                 if needs_repair {
                     tracing::warn!(
@@ -517,8 +519,8 @@ impl<D: SegmentDir> Log<D> {
                     // clean end.
                     let min_len = if short { log.opts.segment_size } else { 0 };
                     let repair_end = scan.dirty_end.max(min_len).div_ceil(BLOCK) * BLOCK;
-                    let mut block = log.pending.clone();
-                    block.resize(repair_end - log.pending_start, 0);
+                    let mut block = Blocks::copy_of(&log.pending);
+                    block.resize_zeroed(repair_end - log.pending_start);
                     file.write_at(log.pending_start as u64, &block)
                         .and_then(|()| file.sync_data())
                         .map_err(|source| WalError::Io {
@@ -663,7 +665,7 @@ impl<D: SegmentDir> Log<D> {
     fn append_encoded(
         &mut self,
         len: usize,
-        encode: impl FnOnce(u32, Stamp, &mut Vec<u8>) -> u32,
+        encode: impl FnOnce(u32, Stamp, &mut Blocks) -> u32,
     ) -> Result<(), WalError> {
         if self.end + len > self.opts.segment_size {
             self.rotate()?;
@@ -796,16 +798,18 @@ impl<D: SegmentDir> Log<D> {
             return;
         }
         let keep_from = align_down(self.end);
-        let kept = self
-            .pending
-            .get(keep_from - self.pending_start..)
-            .unwrap_or_default()
-            .to_vec();
-        let bytes = std::mem::replace(&mut self.pending, kept);
+        let mut kept = self.pool.take();
+        kept.extend_from_slice(
+            self.pending
+                .get(keep_from - self.pending_start..)
+                .unwrap_or_default(),
+        );
+        let mut bytes = std::mem::replace(&mut self.pending, kept);
+        bytes.pad_to_block();
         self.sealed.push(BlockWrite {
             file: Arc::clone(&seg.file),
             offset: self.pending_start as u64,
-            bytes: whole_blocks(bytes),
+            bytes,
         });
         self.sealed_names.push(self.dir.path(&seg.name));
         self.pending_start = keep_from;
@@ -828,6 +832,7 @@ impl<D: SegmentDir> Log<D> {
                 snapshot_index: self.snapshot.index,
                 snapshot_seq: self.snapshot_seq,
             },
+            pool: self.pool.clone(),
         })
     }
 

@@ -14,6 +14,8 @@
 
 use thiserror::Error;
 
+use crate::blocks::Blocks;
+
 /// Bytes in a record header.
 pub const HEADER_LEN: usize = 16;
 /// Every record starts at a multiple of this.
@@ -170,12 +172,12 @@ impl Record {
     /// `stamp`; returns its CRC, which seeds the next record (a segment header ignores
     /// `prev_crc` and chains from the CRC it carries). Payloads over 4 GiB are the caller's
     /// bug (the log caps records far below that), hence the `expect`.
-    pub fn encode(&self, prev_crc: u32, stamp: Stamp, out: &mut Vec<u8>) -> u32 {
+    pub fn encode(&self, prev_crc: u32, stamp: Stamp, out: &mut impl RecordBuf) -> u32 {
         if let Record::Entry(e) = self {
             return encode_entry(e, prev_crc, stamp, out);
         }
         let start = out.len();
-        out.resize(start + HEADER_LEN, 0);
+        out.resize_zeroed(start + HEADER_LEN);
         match self {
             Record::SegmentHeader { prev_crc, seq } => {
                 out.extend_from_slice(&prev_crc.to_le_bytes());
@@ -203,6 +205,38 @@ impl Record {
     }
 }
 
+/// Where records are encoded: a `Vec`, or the log's block-aligned [`Blocks`].
+pub trait RecordBuf: std::ops::DerefMut<Target = [u8]> {
+    fn reserve(&mut self, additional: usize);
+    /// Sets the length; new bytes are zero.
+    fn resize_zeroed(&mut self, len: usize);
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+}
+
+impl RecordBuf for Vec<u8> {
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional);
+    }
+    fn resize_zeroed(&mut self, len: usize) {
+        self.resize(len, 0);
+    }
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+}
+
+impl RecordBuf for Blocks {
+    fn reserve(&mut self, additional: usize) {
+        Blocks::reserve(self, additional);
+    }
+    fn resize_zeroed(&mut self, len: usize) {
+        Blocks::resize_zeroed(self, len);
+    }
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Blocks::extend_from_slice(self, bytes);
+    }
+}
+
 fn entry_payload_len(e: &Entry) -> usize {
     16 + e.data.len()
 }
@@ -214,10 +248,10 @@ pub fn entry_encoded_len(e: &Entry) -> usize {
 
 /// [`Record::encode`] of an entry, from a borrowed one: the log appends every raft entry
 /// this way, so its payload is copied once, into the record buffer.
-pub fn encode_entry(e: &Entry, prev_crc: u32, stamp: Stamp, out: &mut Vec<u8>) -> u32 {
+pub fn encode_entry(e: &Entry, prev_crc: u32, stamp: Stamp, out: &mut impl RecordBuf) -> u32 {
     let start = out.len();
     out.reserve(entry_encoded_len(e));
-    out.resize(start + HEADER_LEN, 0);
+    out.resize_zeroed(start + HEADER_LEN);
     out.extend_from_slice(&e.index.to_le_bytes());
     out.extend_from_slice(&e.term.to_le_bytes());
     out.extend_from_slice(&e.data);
@@ -226,7 +260,7 @@ pub fn encode_entry(e: &Entry, prev_crc: u32, stamp: Stamp, out: &mut Vec<u8>) -
 
 /// Fills in the header of the record whose payload follows `out[start..]`'s header space,
 /// pads it, and returns its CRC.
-fn seal(start: usize, ty: u8, stamp: Stamp, seed: u32, out: &mut Vec<u8>) -> u32 {
+fn seal(start: usize, ty: u8, stamp: Stamp, seed: u32, out: &mut impl RecordBuf) -> u32 {
     let payload_len = out.len() - start - HEADER_LEN;
     let len = u32::try_from(payload_len).expect("record payload over 4 GiB");
     let type_byte = ty | stamp.flags;
@@ -238,7 +272,7 @@ fn seal(start: usize, ty: u8, stamp: Stamp, seed: u32, out: &mut Vec<u8>) -> u32
     header[8..12].copy_from_slice(&crc.to_le_bytes());
     let hcrc = crc32fast::hash(&header[0..12]);
     header[12..16].copy_from_slice(&hcrc.to_le_bytes());
-    out.resize(start + align_up(HEADER_LEN + payload_len), 0);
+    out.resize_zeroed(start + align_up(HEADER_LEN + payload_len));
     crc
 }
 
