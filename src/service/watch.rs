@@ -7,6 +7,12 @@
 //! then joins the synced ones. A stream keeps at most one published batch waiting, so a
 //! stream that stops draining costs no memory however much is written meanwhile.
 //!
+//! The hub offers a stream only the batches with a key one of its watchers watches, so a
+//! stream's horizon moves in jumps: a batch that starts past the horizon means the batches
+//! in between had nothing for the stream (see [`WatchHub`]'s routing promises), and
+//! [`Stream::sync`] moves the horizon up to the hub's last published revision where a
+//! stream needs to know how far it is (a new watcher, a progress tick or request).
+//!
 //! Events are matched to the stream's watchers through a [`KeyIndex`] over their key
 //! ranges. The index is per stream, not per core: a stream is its own task with its own
 //! send budget, so a core-wide matcher would have to queue matches for streams that are
@@ -28,7 +34,7 @@ use ringkv_store::mvcc::{MvccRead, RangeOptions};
 use crate::service::Context;
 use crate::service::kv::apply::to_proto;
 use crate::watch::index::KeyIndex;
-use crate::watch::{Batch, to_event};
+use crate::watch::{Batch, Feed, to_event};
 
 /// Revisions read from history per turn, so one far-behind watcher never holds a huge
 /// batch in memory.
@@ -76,12 +82,15 @@ impl Watcher {
 type Sorted = BTreeMap<i64, Vec<mvccpb::Event>>;
 
 struct Stream {
+    /// The stream's end of the hub, which knows every watcher's range too.
+    feed: Feed,
     watchers: BTreeMap<i64, Watcher>,
     index: KeyIndex<i64>,
     /// Watchers still reading history; every other watcher is synced.
     unsynced: BTreeSet<i64>,
     /// Every synced watcher has been sent every event up to this revision, the end of a
-    /// published batch (or a store revision); every unsynced one is at or below it.
+    /// published batch, the hub's published revision or a store revision; every unsynced
+    /// one is at or below it. Never past the store's revision.
     horizon: i64,
     next_id: i64,
     /// Reused for index lookups.
@@ -90,16 +99,7 @@ struct Stream {
 
 /// Serves one watch stream until the client ends it.
 pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
-    let feed = ctx.watch_hub.subscribe();
-    // Read after subscribing: every batch past this revision reaches the feed.
-    let mut stream = Stream {
-        watchers: BTreeMap::new(),
-        index: KeyIndex::default(),
-        unsynced: BTreeSet::new(),
-        horizon: ctx.mvcc.read().revision(),
-        next_id: 0,
-        matches: Vec::new(),
-    };
+    let mut stream = Stream::new(ctx);
     let interval = ctx.watch_progress_interval;
     let mut next_tick = Instant::now() + interval;
     loop {
@@ -112,6 +112,7 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
             Tick,
         }
         let request = async { Input::Request(transport.recv().await) };
+        let feed = &stream.feed;
         let published = async {
             let (batch, missed) = feed.next().await;
             Input::Published(batch, missed)
@@ -144,7 +145,10 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
         };
         let answer = match request.request_union {
             Some(watch_request::RequestUnion::CreateRequest(create)) => {
-                Some(stream.create(ctx, create))
+                match stream.create(ctx, create, transport).await {
+                    Ok(created) => Some(created),
+                    Err(()) => return,
+                }
             }
             Some(watch_request::RequestUnion::CancelRequest(cancel)) => {
                 stream.remove(cancel.watch_id).map(|_| WatchResponse {
@@ -156,8 +160,13 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
             }
             // A bookmark with watch ID -1: every watcher on the stream has been sent every
             // event up to the revision it carries (etcd 3.5's rule; 3.4 answered with the
-            // current revision even while a watcher was still behind).
+            // current revision even while a watcher was still behind). Synced with the hub
+            // first, the horizon is at its published revision, so only a batch committed
+            // but not yet published is read from history.
             Some(watch_request::RequestUnion::ProgressRequest(_)) => {
+                if stream.sync(ctx, transport, None).await.is_err() {
+                    return;
+                }
                 stream.fall_behind(ctx.mvcc.read().revision());
                 if stream.catch_up(ctx, transport).await.is_err() {
                     return;
@@ -179,13 +188,56 @@ pub async fn serve(ctx: &Context, transport: &mut impl WatchTransport) {
 }
 
 impl Stream {
+    fn new(ctx: &Context) -> Stream {
+        let feed = ctx.watch_hub.subscribe();
+        Stream {
+            feed,
+            watchers: BTreeMap::new(),
+            index: KeyIndex::default(),
+            unsynced: BTreeSet::new(),
+            // With no watchers registered nothing is offered yet; a watcher's creation
+            // syncs with the hub before it relies on the horizon.
+            horizon: ctx.mvcc.read().revision(),
+            next_id: 0,
+            matches: Vec::new(),
+        }
+    }
+
+    /// Brings the stream up to the hub, registering `watcher` (ID, key, range_end) with it
+    /// first if given: takes the batch waiting in the slot, if any, and then moves the
+    /// horizon up to the hub's published revision. Every batch up to that revision that
+    /// had a key of the stream's watchers has then been taken, and the ones it was not
+    /// offered had nothing for them, so the synced watchers have been sent everything up
+    /// to it.
+    async fn sync(
+        &mut self,
+        ctx: &Context,
+        transport: &mut impl WatchTransport,
+        watcher: Option<(i64, &[u8], &[u8])>,
+    ) -> Result<(), ()> {
+        let synced = self.feed.sync(watcher);
+        match synced.batch {
+            Some(batch) => self.take(ctx, &batch, synced.missed, transport).await?,
+            None if synced.missed => self.fall_behind(ctx.mvcc.read().revision()),
+            None => {}
+        }
+        if let Some(published) = synced.published {
+            self.horizon = self.horizon.max(published);
+        }
+        Ok(())
+    }
+
     /// etcd's progress ticker: every `progress_notify` watcher that is caught up and got
-    /// no events since the last tick hears the current revision, with no events.
+    /// no events since the last tick hears the current revision, with no events. The
+    /// stream syncs with the hub first: a quiet stream is offered no batches, so only the
+    /// hub knows how far every watcher has been sent (etcd's `progressIfSync` likewise
+    /// reports the store's revision to a synced watcher whatever other keys changed).
     async fn progress(
         &mut self,
         ctx: &Context,
         transport: &mut impl WatchTransport,
     ) -> Result<(), ()> {
+        self.sync(ctx, transport, None).await?;
         let current = ctx.mvcc.read().revision();
         for (&id, w) in self.watchers.iter_mut().filter(|(_, w)| w.progress_notify) {
             let next = if self.unsynced.contains(&id) {
@@ -208,9 +260,14 @@ impl Stream {
     }
 
     /// etcd's create: key/range_end conventions, auto IDs from 0 (skipping IDs in use),
-    /// a client's ID refused if taken, start revision 0 meaning "after now".
-    fn create(&mut self, ctx: &Context, create: WatchCreateRequest) -> WatchResponse {
-        let current = ctx.mvcc.read().revision();
+    /// a client's ID refused if taken, start revision 0 meaning "after now". May first
+    /// send the other watchers the events of a batch waiting in the slot.
+    async fn create(
+        &mut self,
+        ctx: &Context,
+        create: WatchCreateRequest,
+        transport: &mut impl WatchTransport,
+    ) -> Result<WatchResponse, ()> {
         // \0 is the smallest key; a range_end of \0 means "every key from key on".
         let key = if create.key.is_empty() {
             vec![0]
@@ -219,7 +276,7 @@ impl Stream {
         };
         let range_end = create.range_end.to_vec();
         let refused = |reason: &str| WatchResponse {
-            header: ctx.header_at(current),
+            header: ctx.header_at(ctx.mvcc.read().revision()),
             watch_id: -1,
             created: true,
             canceled: true,
@@ -227,11 +284,11 @@ impl Stream {
             ..WatchResponse::default()
         };
         if !range_end.is_empty() && range_end != [0] && key >= range_end {
-            return refused(EMPTY_RANGE);
+            return Ok(refused(EMPTY_RANGE));
         }
         let id = if create.watch_id != 0 {
             if self.watchers.contains_key(&create.watch_id) {
-                return refused(DUPLICATE_ID);
+                return Ok(refused(DUPLICATE_ID));
             }
             create.watch_id
         } else {
@@ -241,13 +298,21 @@ impl Stream {
             self.next_id += 1;
             self.next_id - 1
         };
+        // Registered before the revision is read, and the horizon brought up to the hub's
+        // published revision in the same step: a batch published before the registration
+        // ends at or below both (the store commits before the hub publishes), one
+        // published after it is offered to this stream if it has the watcher's key.
+        self.sync(ctx, transport, Some((id, &key, &range_end)))
+            .await?;
+        let current = ctx.mvcc.read().revision();
         let next_revision = if create.start_revision > 0 {
             create.start_revision
         } else {
             current + 1
         };
-        // Batches up to `current` may still be on their way to the feed; a watcher from
-        // after the horizon takes them from there, one from before it reads history.
+        // A watcher from after the horizon takes its events from the batches offered
+        // from now on (those up to `current` may still be on their way); one from at or
+        // before it reads history up to the horizon first.
         if next_revision <= self.horizon {
             self.unsynced.insert(id);
         }
@@ -268,16 +333,17 @@ impl Stream {
                 quiet: true,
             },
         );
-        WatchResponse {
+        Ok(WatchResponse {
             header: ctx.header_at(current),
             watch_id: id,
             created: true,
             ..WatchResponse::default()
-        }
+        })
     }
 
     fn remove(&mut self, id: i64) -> Option<Watcher> {
         let w = self.watchers.remove(&id)?;
+        self.feed.unwatch(id);
         self.index.remove(id, &w.key, &w.range_end);
         self.unsynced.remove(&id);
         Some(w)
@@ -311,7 +377,14 @@ impl Stream {
         missed: bool,
         transport: &mut impl WatchTransport,
     ) -> Result<(), ()> {
-        if missed || batch.after > self.horizon {
+        if batch.after > self.horizon {
+            // The batches in between were not offered: they had nothing for the watchers
+            // registered when they were published, and a watcher registered later was
+            // created at or past them (`create` syncs). A missed batch is always a later
+            // one than the batch the miss is learnt with.
+            self.horizon = batch.after;
+        }
+        if missed {
             // Whatever was missed is in the store: the hub publishes after the commit.
             self.fall_behind(ctx.mvcc.read().revision());
             return Ok(());
