@@ -676,43 +676,98 @@ mod tests {
         }
     }
 
-    /// Serves a stream on a fresh store with one watcher on `k`, created; runs `test` on
-    /// the context and the client's ends.
-    fn with_watcher<F: Future<Output = ()>>(
-        test: impl FnOnce(Context, flume::Sender<WatchRequest>, flume::Receiver<WatchResponse>) -> F
-        + Send
-        + 'static,
-    ) {
+    /// Runs `test` on a fresh store's context, on an executor of its own.
+    fn on_executor<F: Future<Output = ()>>(test: impl FnOnce(Context) -> F + Send + 'static) {
         let ex = glommio::LocalExecutorBuilder::default()
             .spawn(|| async move {
                 let dir = tempfile::tempdir().unwrap();
-                let ctx = context(dir.path());
-                let (requests, requests_rx) = flume::unbounded();
-                let (responses_tx, responses) = flume::unbounded();
-                let served = ctx.clone();
-                let stream = glommio::spawn_local(async move {
-                    let mut client = Client {
-                        requests: requests_rx,
-                        responses: responses_tx,
-                    };
-                    serve(&served, &mut client).await;
-                });
-                let create = WatchCreateRequest {
-                    key: b"k".to_vec().into(),
-                    ..WatchCreateRequest::default()
-                };
-                requests
-                    .send(WatchRequest {
-                        request_union: Some(watch_request::RequestUnion::CreateRequest(create)),
-                    })
-                    .unwrap();
-                assert!(responses.recv_async().await.unwrap().created);
-                test(ctx, requests.clone(), responses).await;
-                drop(requests);
-                stream.await;
+                test(context(dir.path())).await;
             })
             .unwrap();
         ex.join().unwrap();
+    }
+
+    type Requests = flume::Sender<WatchRequest>;
+    type Responses = flume::Receiver<WatchResponse>;
+
+    /// A client, and the test's ends of it.
+    fn client() -> (Client, Requests, Responses) {
+        let (requests, requests_rx) = flume::unbounded();
+        let (responses_tx, responses) = flume::unbounded();
+        let client = Client {
+            requests: requests_rx,
+            responses: responses_tx,
+        };
+        (client, requests, responses)
+    }
+
+    /// Serves a stream on a fresh store; runs `test` on the context and the client's ends.
+    fn with_stream<F: Future<Output = ()>>(
+        test: impl FnOnce(Context, Requests, Responses) -> F + Send + 'static,
+    ) {
+        on_executor(|ctx| async move {
+            let (mut client, requests, responses) = self::client();
+            let served = ctx.clone();
+            let stream = glommio::spawn_local(async move {
+                serve(&served, &mut client).await;
+            });
+            test(ctx, requests.clone(), responses).await;
+            drop(requests);
+            stream.await;
+        });
+    }
+
+    /// Serves a stream on a fresh store with one watcher on `k`, created; runs `test` on
+    /// the context and the client's ends.
+    fn with_watcher<F: Future<Output = ()>>(
+        test: impl FnOnce(Context, Requests, Responses) -> F + Send + 'static,
+    ) {
+        with_stream(|ctx, requests, responses| async move {
+            send_create(&requests, watch_on(b"k"));
+            assert!(responses.recv_async().await.unwrap().created);
+            test(ctx, requests, responses).await;
+        });
+    }
+
+    fn watch_on(key: &[u8]) -> WatchCreateRequest {
+        WatchCreateRequest {
+            key: key.to_vec().into(),
+            ..WatchCreateRequest::default()
+        }
+    }
+
+    fn send_create(requests: &Requests, create: WatchCreateRequest) {
+        requests
+            .send(WatchRequest {
+                request_union: Some(watch_request::RequestUnion::CreateRequest(create)),
+            })
+            .unwrap();
+    }
+
+    fn send_progress_request(requests: &Requests) {
+        let progress = watch_request::RequestUnion::ProgressRequest(Default::default());
+        requests
+            .send(WatchRequest {
+                request_union: Some(progress),
+            })
+            .unwrap();
+    }
+
+    /// Commits a put of `key` as a batch of its own and publishes it, as the applier
+    /// does; returns its revision.
+    fn put_on(mvcc: &Mvcc, hub: &WatchHub, key: &[u8]) -> i64 {
+        let mut w = mvcc.write().unwrap();
+        let before = w.revision();
+        w.put(key, b"v", 0).unwrap();
+        w.end_request();
+        let committed = w.commit(false).unwrap();
+        let revision = committed.revision;
+        hub.publish(before, revision, committed.events);
+        revision
+    }
+
+    fn put(ctx: &Context, key: &[u8]) -> i64 {
+        put_on(&ctx.mvcc, &ctx.watch_hub, key)
     }
 
     fn revisions(response: &WatchResponse) -> Vec<i64> {
@@ -723,13 +778,7 @@ mod tests {
     /// Puts `k` once per revision, one batch each, published as the applier does.
     fn put_batches(ctx: &Context, n: usize) {
         for _ in 0..n {
-            let mut w = ctx.mvcc.write().unwrap();
-            let before = w.revision();
-            w.put(b"k", b"v", 0).unwrap();
-            w.end_request();
-            let committed = w.commit(false).unwrap();
-            ctx.watch_hub
-                .publish(before, committed.revision, committed.events);
+            put(ctx, b"k");
         }
     }
 
@@ -769,15 +818,211 @@ mod tests {
             put_batches(&ctx, 1);
             let response = responses.recv_async().await.unwrap();
             assert_eq!(revisions(&response), [5]);
-            let progress = watch_request::RequestUnion::ProgressRequest(Default::default());
-            requests
-                .send(WatchRequest {
-                    request_union: Some(progress),
-                })
-                .unwrap();
+            send_progress_request(&requests);
             let bookmark = responses.recv_async().await.unwrap();
             assert_eq!((bookmark.watch_id, bookmark.events.len()), (-1, 0));
             assert_eq!(bookmark.header.unwrap().revision, 5);
+        });
+    }
+
+    #[test]
+    fn only_streams_watching_a_key_are_offered_its_batches_until_the_watcher_is_canceled() {
+        on_executor(|ctx| async move {
+            let (mut client, _requests, _responses) = client();
+            let mut a = Stream::new(&ctx);
+            let mut b = Stream::new(&ctx);
+            for (stream, key) in [(&mut a, b"a"), (&mut b, b"b")] {
+                let created = stream.create(&ctx, watch_on(key), &mut client).await;
+                assert_eq!(created.map(|c| c.watch_id), Ok(0));
+            }
+            let revision = put(&ctx, b"a");
+            let synced = b.feed.sync(None);
+            assert!(
+                synced.batch.is_none() && !synced.missed,
+                "b was not offered it"
+            );
+            assert_eq!(synced.published, Some(revision));
+            let synced = a.feed.sync(None);
+            assert_eq!(synced.batch.map(|batch| batch.upto), Some(revision));
+            assert!(a.remove(0).is_some());
+            put(&ctx, b"a");
+            assert!(
+                a.feed.sync(None).batch.is_none(),
+                "canceled: no longer offered"
+            );
+        });
+    }
+
+    #[test]
+    fn progress_notify_reaches_a_quiet_watcher_while_other_keys_change() {
+        on_executor(|ctx| async move {
+            let (mut client, _requests, responses) = client();
+            let mut stream = Stream::new(&ctx);
+            let create = WatchCreateRequest {
+                progress_notify: true,
+                ..watch_on(b"k")
+            };
+            let created = stream.create(&ctx, create, &mut client).await.unwrap();
+            assert_eq!(created.header.unwrap().revision, 1);
+            for _ in 0..3 {
+                put(&ctx, b"other");
+            }
+            // The stream was offered none of those batches; the hub tells how far it is.
+            stream.progress(&ctx, &mut client).await.unwrap();
+            let notify = responses.try_recv().unwrap();
+            assert_eq!((notify.watch_id, notify.events.len()), (0, 0));
+            assert_eq!(notify.header.unwrap().revision, 4);
+            // An event since the last tick: no notification this time.
+            put(&ctx, b"k");
+            stream.progress(&ctx, &mut client).await.unwrap();
+            assert_eq!(revisions(&responses.try_recv().unwrap()), [5]);
+            assert!(responses.try_recv().is_err());
+        });
+    }
+
+    #[test]
+    fn a_progress_request_on_a_stream_offered_nothing_answers_the_published_revision() {
+        with_watcher(|ctx, requests, responses| async move {
+            for _ in 0..3 {
+                put(&ctx, b"other");
+            }
+            send_progress_request(&requests);
+            let bookmark = responses.recv_async().await.unwrap();
+            assert_eq!((bookmark.watch_id, bookmark.events.len()), (-1, 0));
+            assert_eq!(bookmark.header.unwrap().revision, 4);
+        });
+    }
+
+    #[test]
+    fn a_watcher_from_the_past_reads_what_its_stream_was_not_offered_from_history() {
+        with_watcher(|ctx, requests, responses| async move {
+            for _ in 0..3 {
+                put(&ctx, b"other");
+            }
+            send_create(
+                &requests,
+                WatchCreateRequest {
+                    start_revision: 2,
+                    ..watch_on(b"other")
+                },
+            );
+            let created = responses.recv_async().await.unwrap();
+            assert_eq!((created.created, created.watch_id), (true, 1));
+            let history = responses.recv_async().await.unwrap();
+            assert_eq!((history.watch_id, revisions(&history)), (1, vec![2, 3, 4]));
+            put(&ctx, b"other");
+            let live = responses.recv_async().await.unwrap();
+            assert_eq!((live.watch_id, revisions(&live)), (1, vec![5]));
+            put(&ctx, b"k");
+            let live = responses.recv_async().await.unwrap();
+            assert_eq!((live.watch_id, revisions(&live)), (0, vec![6]));
+        });
+    }
+
+    #[test]
+    fn a_watcher_created_while_a_batch_waits_leaves_it_to_the_others() {
+        with_watcher(|ctx, requests, responses| async move {
+            // The stream does not run until the test waits: the batch of `k` is in its
+            // slot when the create comes (a request is taken before a batch).
+            put(&ctx, b"k");
+            put(&ctx, b"j");
+            send_create(
+                &requests,
+                WatchCreateRequest {
+                    start_revision: 2,
+                    ..watch_on(b"j")
+                },
+            );
+            let waiting = responses.recv_async().await.unwrap();
+            assert_eq!((waiting.watch_id, revisions(&waiting)), (0, vec![2]));
+            let created = responses.recv_async().await.unwrap();
+            assert_eq!((created.created, created.watch_id), (true, 1));
+            let history = responses.recv_async().await.unwrap();
+            assert_eq!((history.watch_id, revisions(&history)), (1, vec![3]));
+            send_progress_request(&requests);
+            let bookmark = responses.recv_async().await.unwrap();
+            assert_eq!(bookmark.watch_id, -1, "nothing else was sent");
+        });
+    }
+
+    /// Whatever the interleaving of creates with another thread's commits and publishes,
+    /// each watcher hears every event in its range from its start revision on, once and
+    /// in order.
+    #[test]
+    fn watchers_created_while_another_thread_publishes_get_every_later_event_once() {
+        const KEYS: [&[u8]; 4] = [b"c0", b"c1", b"c2", b"c3"];
+        const PUTS: usize = 2000;
+        with_stream(|ctx, requests, responses| async move {
+            let (mvcc, hub) = (ctx.mvcc.clone(), ctx.watch_hub.clone());
+            let (done, writer_done) = flume::bounded(1);
+            let writer = std::thread::spawn(move || {
+                for i in 0..PUTS {
+                    put_on(&mvcc, &hub, KEYS[i % KEYS.len()]);
+                }
+                done.send(()).unwrap();
+            });
+            let mut heard: BTreeMap<i64, Vec<(Vec<u8>, i64)>> = BTreeMap::new();
+            let mut hear = |response: WatchResponse| {
+                let events = response.events.into_iter().filter_map(|e| e.kv);
+                let heard = heard.entry(response.watch_id).or_default();
+                heard.extend(events.map(|kv| (kv.key.to_vec(), kv.mod_revision)));
+            };
+            // (key, range_end, first revision) by watch ID.
+            let mut watchers = BTreeMap::new();
+            for n in 0..40 {
+                let (key, range_end) = match n % 5 {
+                    4 => (b"c".to_vec(), b"d".to_vec()),
+                    _ => (KEYS[n % KEYS.len()].to_vec(), Vec::new()),
+                };
+                // Some from now, some from a little in the past.
+                let start_revision = match n % 3 {
+                    0 => 0,
+                    _ => (ctx.mvcc.read().revision() - n as i64 % 7).max(1),
+                };
+                send_create(
+                    &requests,
+                    WatchCreateRequest {
+                        key: key.clone().into(),
+                        range_end: range_end.clone().into(),
+                        start_revision,
+                        ..WatchCreateRequest::default()
+                    },
+                );
+                let created = loop {
+                    let response = responses.recv_async().await.unwrap();
+                    if response.created {
+                        break response;
+                    }
+                    hear(response);
+                };
+                let from = match start_revision {
+                    0 => created.header.unwrap().revision + 1,
+                    start => start,
+                };
+                watchers.insert(created.watch_id, (key, range_end, from));
+            }
+            writer_done.recv_async().await.unwrap();
+            writer.join().unwrap();
+            send_progress_request(&requests);
+            let last = loop {
+                let response = responses.recv_async().await.unwrap();
+                if response.watch_id == -1 {
+                    break response.header.unwrap().revision;
+                }
+                hear(response);
+            };
+            assert_eq!(last, 1 + PUTS as i64);
+            for (id, (key, range_end, from)) in watchers {
+                let want: Vec<(Vec<u8>, i64)> = (from.max(2)..=last)
+                    .map(|revision| {
+                        let i = (revision - 2) as usize;
+                        (KEYS[i % KEYS.len()].to_vec(), revision)
+                    })
+                    .filter(|(k, _)| mvcc::in_range(k, &key, &range_end))
+                    .collect();
+                let got = heard.remove(&id).unwrap_or_default();
+                assert_eq!(got, want, "watcher {id} from {from}");
+            }
         });
     }
 }
