@@ -298,10 +298,12 @@ impl Stream {
             self.next_id += 1;
             self.next_id - 1
         };
-        // Registered before the revision is read, and the horizon brought up to the hub's
-        // published revision in the same step: a batch published before the registration
-        // ends at or below both (the store commits before the hub publishes), one
-        // published after it is offered to this stream if it has the watcher's key.
+        // Registered with the hub, and the horizon brought up to the hub's published
+        // revision in the same locked step, before the watcher is classified: a batch
+        // published before the registration ends at or below the horizon, so the watcher
+        // reads it from history if it wants it; one published after is offered to this
+        // stream if it has the watcher's key. `current`, read after, is at or above the
+        // horizon (the store commits before the hub publishes).
         self.sync(ctx, transport, Some((id, &key, &range_end)))
             .await?;
         let current = ctx.mvcc.read().revision();
@@ -379,9 +381,10 @@ impl Stream {
     ) -> Result<(), ()> {
         if batch.after > self.horizon {
             // The batches in between were not offered: they had nothing for the watchers
-            // registered when they were published, and a watcher registered later was
-            // created at or past them (`create` syncs). A missed batch is always a later
-            // one than the batch the miss is learnt with.
+            // registered when they were published, and a watcher registered later had the
+            // horizon raised past them when it was created (`create` syncs). A miss
+            // learnt with this batch is of a later one (offered while this one filled the
+            // slot), so it is read from history from here on.
             self.horizon = batch.after;
         }
         if missed {
