@@ -2,12 +2,14 @@
 //! filesystem allows), beside the raw 4 KiB overwrite+fdatasync floor of the same disk.
 //! Run: `cargo bench -p ringkv-wal --bench append` (set TMPDIR to put files on another disk).
 
+mod support;
+
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ringkv_wal::{Entry, FileDir, Log, Options, SnapshotMark};
+use ringkv_wal::{Entry, FileDir, Log, Options};
 
 fn options() -> Options {
     Options {
@@ -48,15 +50,7 @@ fn append(c: &mut Criterion) {
                         |entries| {
                             log.append_entries(&entries).unwrap();
                             log.sync().unwrap();
-                            // A snapshot marker lets purge bound the disk use (one small
-                            // record per batch, made durable by the next sync).
-                            let mark = SnapshotMark {
-                                index: log.last_index(),
-                                term: 1,
-                                conf_state: vec![],
-                            };
-                            log.save_snapshot(mark).unwrap();
-                            log.purge().unwrap();
+                            support::mark_and_purge(&mut log);
                             entries
                         },
                         BatchSize::SmallInput,

@@ -11,11 +11,13 @@
 //! server. Run: `cargo bench -p ringkv-wal --bench bandwidth` (set TMPDIR to put the files
 //! on another disk).
 
+mod support;
+
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ringkv_wal::{Entry, FileDir, FsFile, Log, Options, SnapshotMark, SyncJob};
+use ringkv_wal::{Entry, FileDir, FsFile, Log, Options, SyncJob};
 
 const RECORDS: u64 = 256;
 const RECORD_LEN: usize = 1024;
@@ -111,13 +113,7 @@ fn measure(drive: Drive) -> (Duration, Duration) {
             if drive == Drive::Serial {
                 log.sync().unwrap();
             }
-            let mark = SnapshotMark {
-                index: log.last_index(),
-                term: 1,
-                conf_state: vec![],
-            };
-            log.save_snapshot(mark).unwrap();
-            log.purge().unwrap();
+            support::mark_and_purge(&mut log);
             if drive == Drive::GroupCommit {
                 jobs.send(log.begin_sync().unwrap()).unwrap();
                 in_flight = true;
