@@ -78,11 +78,11 @@ impl<'a, S: TreeSource> Cursor<'a, S> {
                 return Ok(None);
             };
             if i < node.len() {
-                let key = node.key(i)?;
+                let (key, value) = node.leaf_entry(i)?;
                 if self.end.as_deref().is_some_and(|end| key >= end) {
                     return Ok(None);
                 }
-                let value = self.src.value_bytes(node.value(i)?)?;
+                let value = self.src.value_bytes(value)?;
                 if let Some(top) = self.stack.last_mut() {
                     top.1 += 1;
                 }

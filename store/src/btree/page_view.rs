@@ -113,6 +113,11 @@ impl<'a> PageView<'a> {
     }
 
     pub fn value(&self, i: usize) -> Result<ValueRef<'a>> {
+        self.leaf_entry(i).map(|(_, value)| value)
+    }
+
+    /// Leaf entry `i`'s key and value, its offset and lengths read once.
+    pub fn leaf_entry(&self, i: usize) -> Result<(&'a [u8], ValueRef<'a>)> {
         if !self.leaf {
             return Err(self.corrupt("value asked of a branch"));
         }
@@ -123,16 +128,18 @@ impl<'a> PageView<'a> {
             .ok_or_else(|| self.corrupt("short entry"))?;
         let klen = self.read_len(at.checked_add(1))?;
         let vlen = self.read_len(at.checked_add(5))? as u32;
-        let vat = at
+        let kat = at
             .checked_add(LEAF_FIXED)
-            .and_then(|a| a.checked_add(klen))
             .ok_or_else(|| self.corrupt("entry runs past the page"))?;
-        if flags & FLAG_OVERFLOW != 0 {
+        let key = self.slice(kat, klen)?;
+        let vat = kat + klen;
+        let value = if flags & FLAG_OVERFLOW != 0 {
             let page = read_u64(self.bytes, vat).ok_or_else(|| self.corrupt("short entry"))?;
-            Ok(ValueRef::Overflow { page, len: vlen })
+            ValueRef::Overflow { page, len: vlen }
         } else {
-            Ok(ValueRef::Inline(self.slice(vat, vlen as usize)?))
-        }
+            ValueRef::Inline(self.slice(vat, vlen as usize)?)
+        };
+        Ok((key, value))
     }
 
     pub fn child(&self, i: usize) -> Result<PageId> {
@@ -154,13 +161,12 @@ impl<'a> PageView<'a> {
             run.part(start..start + part.len())
         };
         let mut keys = Vec::with_capacity(self.count);
-        for i in 0..self.count {
-            keys.push(at(self.key(i)?));
-        }
         if self.leaf {
             let mut values = Vec::with_capacity(self.count);
             for i in 0..self.count {
-                values.push(match self.value(i)? {
+                let (key, value) = self.leaf_entry(i)?;
+                keys.push(at(key));
+                values.push(match value {
                     ValueRef::Inline(v) => Value::Inline(at(v)),
                     ValueRef::Overflow { page, len } => Value::Overflow { page, len },
                 });
@@ -169,6 +175,7 @@ impl<'a> PageView<'a> {
         } else {
             let mut children = Vec::with_capacity(self.count);
             for i in 0..self.count {
+                keys.push(at(self.key(i)?));
                 children.push(Child::Page(self.child(i)?));
             }
             Ok(Node::Branch { keys, children })
@@ -225,6 +232,14 @@ impl<'a> NodeView<'a> {
                 None => Err(Error::corrupt(0, "dirty node index out of range")),
             },
             NodeView::Mem(_) => Err(Error::corrupt(0, "value asked of a branch")),
+        }
+    }
+
+    /// Leaf entry `i`'s key and value (a page's entry parsed once).
+    pub fn leaf_entry(&self, i: usize) -> Result<(&'a [u8], ValueRef<'a>)> {
+        match self {
+            NodeView::Page(p) => p.leaf_entry(i),
+            NodeView::Mem(_) => Ok((self.key(i)?, self.value(i)?)),
         }
     }
 
