@@ -56,6 +56,15 @@ impl Slice {
         }
     }
 
+    /// The length, without forming the slice (`Deref` would bounds-check the range).
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
     /// `range` of this slice, sharing its bytes. The range must lie within it.
     pub fn part(&self, range: std::ops::Range<usize>) -> Slice {
         debug_assert!(range.start <= range.end && self.start + range.end <= self.end);
@@ -161,8 +170,19 @@ impl Node {
         }
     }
 
+    /// Encoded size, header included. One pass over the lengths (the writer asks this of
+    /// every node on an insert's path, to see whether it must split).
     pub fn size(&self) -> usize {
-        HEADER_LEN + (0..self.len()).map(|i| self.entry_size(i)).sum::<usize>()
+        let keys: usize = self.keys().iter().map(Slice::len).sum();
+        HEADER_LEN
+            + keys
+            + match self {
+                Node::Leaf { keys, values } => {
+                    keys.len() * LEAF_ENTRY_OVERHEAD
+                        + values.iter().map(Value::stored_len).sum::<usize>()
+                }
+                Node::Branch { keys, .. } => keys.len() * BRANCH_ENTRY_OVERHEAD,
+            }
     }
 
     /// Pages of the run this node encodes to.
