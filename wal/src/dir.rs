@@ -18,6 +18,8 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::blocks::Blocks;
+
 /// Writes are made of whole blocks of this size at offsets that are multiples of it.
 pub const BLOCK: usize = 4096;
 
@@ -74,7 +76,7 @@ pub struct FsFile {
     direct: bool,
     /// The aligned copy an unaligned O_DIRECT write goes through, kept between writes. The
     /// log's own writes come from block-aligned buffers and skip it (see `blocks.rs`).
-    staging: Mutex<Option<AlignedBlocks>>,
+    staging: Mutex<Blocks>,
 }
 
 fn open_rw(path: &Path) -> io::Result<FsFile> {
@@ -88,7 +90,7 @@ fn open_rw(path: &Path) -> io::Result<FsFile> {
             file,
             path: path.to_owned(),
             direct: true,
-            staging: Mutex::new(None),
+            staging: Mutex::new(Blocks::new()),
         }),
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
             let file = OpenOptions::new().read(true).write(true).open(path)?;
@@ -96,7 +98,7 @@ fn open_rw(path: &Path) -> io::Result<FsFile> {
                 file,
                 path: path.to_owned(),
                 direct: false,
-                staging: Mutex::new(None),
+                staging: Mutex::new(Blocks::new()),
             })
         }
         Err(e) => Err(e),
@@ -159,45 +161,6 @@ impl SegmentDir for FileDir {
     }
 }
 
-/// A `BLOCK`-aligned heap buffer, because O_DIRECT needs aligned memory too.
-#[derive(Debug)]
-struct AlignedBlocks {
-    ptr: std::ptr::NonNull<u8>,
-    layout: std::alloc::Layout,
-}
-
-// SAFETY: the buffer is plain bytes owned by this value; nothing else points into it.
-unsafe impl Send for AlignedBlocks {}
-
-impl AlignedBlocks {
-    fn with_capacity(len: usize) -> io::Result<Self> {
-        let layout = std::alloc::Layout::from_size_align(len.max(BLOCK), BLOCK)
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
-        let ptr = std::ptr::NonNull::new(raw).ok_or(io::ErrorKind::OutOfMemory)?;
-        Ok(AlignedBlocks { ptr, layout })
-    }
-
-    /// Copies `bytes` to the start of the buffer and returns that copy.
-    fn copy_of(&mut self, bytes: &[u8]) -> &[u8] {
-        let len = bytes.len().min(self.layout.size());
-        // SAFETY: ptr is valid for layout.size() >= len bytes, initialised (allocated
-        // zeroed), exclusively borrowed through &mut self, and does not overlap `bytes`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.as_ptr(), len);
-            std::slice::from_raw_parts(self.ptr.as_ptr(), len)
-        }
-    }
-}
-
-impl Drop for AlignedBlocks {
-    fn drop(&mut self) {
-        // SAFETY: allocated in copy_of with this layout.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
-    }
-}
-
 impl SegmentFile for FsFile {
     fn read_all(&self) -> io::Result<Vec<u8>> {
         std::fs::read(&self.path)
@@ -206,17 +169,9 @@ impl SegmentFile for FsFile {
     fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         if self.direct && !bytes.as_ptr().addr().is_multiple_of(BLOCK) {
             let mut staging = lock(&self.staging);
-            if staging
-                .as_ref()
-                .is_none_or(|s| s.layout.size() < bytes.len())
-            {
-                *staging = Some(AlignedBlocks::with_capacity(bytes.len())?);
-            }
-            let aligned = staging
-                .as_mut()
-                .ok_or(io::ErrorKind::OutOfMemory)?
-                .copy_of(bytes);
-            self.file.write_all_at(aligned, offset)
+            staging.clear();
+            staging.extend_from_slice(bytes);
+            self.file.write_all_at(&staging, offset)
         } else {
             self.file.write_all_at(bytes, offset)
         }
@@ -340,5 +295,32 @@ impl SegmentDir for MemDir {
 
     fn path(&self, name: &str) -> PathBuf {
         PathBuf::from("mem").join(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_takes_an_unaligned_buffer_through_its_staging_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = FileDir::new(dir.path()).unwrap();
+        let file = files.create("seg", 4 * BLOCK).unwrap();
+        // A Vec one byte into its allocation is not block-aligned.
+        let mut bytes = vec![0u8; 2 * BLOCK + 1];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+        let unaligned = &bytes[1..];
+        assert!(!unaligned.as_ptr().addr().is_multiple_of(BLOCK));
+        file.write_at(BLOCK as u64, unaligned).unwrap();
+        file.write_at(2 * BLOCK as u64, &unaligned[..BLOCK])
+            .unwrap();
+        file.sync_data().unwrap();
+        let all = file.read_all().unwrap();
+        assert_eq!(&all[BLOCK..2 * BLOCK], &unaligned[..BLOCK]);
+        assert_eq!(&all[2 * BLOCK..3 * BLOCK], &unaligned[..BLOCK]);
+        assert!(all[..BLOCK].iter().all(|&b| b == 0));
     }
 }
