@@ -91,11 +91,7 @@ fn floor(c: &mut Criterion) {
         .custom_flags(libc::O_DIRECT)
         .open(&path)
         .unwrap();
-    let layout = std::alloc::Layout::from_size_align(272 << 10, 4096).unwrap();
-    // SAFETY: a non-zero-sized layout; the buffer is freed below and never aliased.
-    let raw = unsafe { std::alloc::alloc_zeroed(layout) };
-    // SAFETY: `raw` points at `layout.size()` initialised (zeroed) bytes we own.
-    let all = unsafe { std::slice::from_raw_parts(raw, layout.size()) };
+    let all = support::zeroed_blocks(272 << 10);
     let buf = &all[..256 << 10];
     g.throughput(Throughput::Bytes(buf.len() as u64));
     g.bench_function("256KiB_overwrite_fdatasync_direct", |b| {
@@ -127,13 +123,11 @@ fn floor(c: &mut Criterion) {
             if at + all.len() as u64 > 64 << 20 {
                 at = 0;
             }
-            sequential.write_all_at(all, at).unwrap();
+            sequential.write_all_at(&all, at).unwrap();
             sequential.sync_data().unwrap();
             at += (all.len() - 4096) as u64;
         })
     });
-    // SAFETY: allocated above with the same layout.
-    unsafe { std::alloc::dealloc(raw, layout) };
     g.finish();
 }
 

@@ -17,6 +17,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use ringkv_wal::blocks::Blocks;
 use ringkv_wal::{Entry, FileDir, FsFile, Log, Options, SyncJob};
 
 const RECORDS: u64 = 256;
@@ -36,7 +37,7 @@ enum Drive {
 /// The raw floor: a preallocated, written file and one aligned 256 KiB buffer.
 struct Raw {
     file: std::fs::File,
-    buf: &'static [u8],
+    buf: Blocks,
     next: u64,
 }
 
@@ -56,18 +57,13 @@ impl Raw {
             .custom_flags(libc::O_DIRECT)
             .open(&path)
             .unwrap();
-        let layout = std::alloc::Layout::from_size_align(RAW_LEN, 4096).unwrap();
-        // SAFETY: a non-zero-sized layout; the buffer lives for the rest of the process.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        assert!(!ptr.is_null());
-        // SAFETY: `ptr` points at RAW_LEN initialised (zeroed) bytes that are never freed.
-        let buf = unsafe { std::slice::from_raw_parts(ptr, RAW_LEN) };
+        let buf = support::zeroed_blocks(RAW_LEN);
         Raw { file, buf, next: 0 }
     }
 
     fn step(&mut self) {
         let at = (self.next % 256) * RAW_LEN as u64;
-        self.file.write_all_at(self.buf, at).unwrap();
+        self.file.write_all_at(&self.buf, at).unwrap();
         self.file.sync_data().unwrap();
         self.next += 1;
     }

@@ -1,5 +1,6 @@
 //! What the WAL benches share.
 
+use ringkv_wal::blocks::Blocks;
 use ringkv_wal::{FileDir, Log, SnapshotMark};
 
 /// A snapshot marker at the last index, then a purge: what lets the server's log bound its
@@ -13,4 +14,11 @@ pub fn mark_and_purge(log: &mut Log<FileDir>) {
     };
     log.save_snapshot(mark).unwrap();
     log.purge().unwrap();
+}
+
+/// `len` zero bytes in block-aligned memory, as an O_DIRECT write needs them.
+pub fn zeroed_blocks(len: usize) -> Blocks {
+    let mut b = Blocks::new();
+    b.resize_zeroed(len);
+    b
 }
