@@ -10,7 +10,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::btree::check::{Checker, RawPages, TreeStats};
 use crate::btree::mutator::PageSource;
@@ -110,8 +110,115 @@ pub struct Db {
     pub(crate) file: DbFile,
     current: Mutex<Arc<Snapshot>>,
     writer: Mutex<WriterState>,
+    pub(crate) checkpoints: Checkpoints,
     /// Free pages as of the latest commit, so size reporting never waits for the writer.
     free_pages: AtomicU64,
+}
+
+/// A checkpoint whose pages are written and published but not yet durable (see
+/// [`Db::begin_checkpoint`]). Until it finishes, the older metas stay the on-disk ones, and
+/// the freelist keeps every page they reach from reuse (their txids bound it), so a crash at
+/// any point reopens at the older meta intact, as for a checkpoint made all at once.
+pub struct Checkpoint {
+    db: Arc<Db>,
+    txid: TxId,
+    slot: usize,
+    meta: Meta,
+    finished: bool,
+}
+
+impl Checkpoint {
+    /// The commit this checkpoint makes durable.
+    pub fn txid(&self) -> TxId {
+        self.txid
+    }
+
+    /// Makes the checkpoint durable: its pages, then its meta. Blocking disk I/O without the
+    /// writer lock. A failure poisons the store, as a failed durable commit does.
+    pub fn finish(mut self) -> Result<()> {
+        let file = &self.db.file;
+        let slot = self.slot as PageId;
+        let written = file
+            .write_back()
+            .and_then(|()| file.sync())
+            .and_then(|()| file.write_pages(slot, &self.meta.encode(slot)))
+            .and_then(|()| file.sync());
+        self.finished = true;
+        self.db
+            .checkpoints
+            .finished(written.is_ok().then_some((self.slot, self.meta)));
+        written
+    }
+}
+
+impl Drop for Checkpoint {
+    /// Dropped unfinished (its owner failed): the store is poisoned rather than leave the next
+    /// durable commit waiting for it.
+    fn drop(&mut self) {
+        if !self.finished {
+            self.db.checkpoints.finished(None);
+        }
+    }
+}
+
+/// Where a deferred checkpoint stands, between the writer and whoever finishes it.
+#[derive(Default)]
+pub(crate) struct Checkpoints {
+    progress: Mutex<Progress>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+enum Progress {
+    #[default]
+    Idle,
+    Running,
+    /// Durable: the writer records the meta in its slot at its next transaction.
+    Written {
+        slot: usize,
+        meta: Meta,
+    },
+    Failed,
+}
+
+impl Checkpoints {
+    pub(crate) fn start(&self) {
+        *self.lock() = Progress::Running;
+    }
+
+    fn finished(&self, written: Option<(usize, Meta)>) {
+        *self.lock() = match written {
+            Some((slot, meta)) => Progress::Written { slot, meta },
+            None => Progress::Failed,
+        };
+        self.changed.notify_all();
+    }
+
+    /// Records a finished checkpoint's meta in the writer's state; with `wait`, waits for a
+    /// running one first (only the finishing side takes this lock, never the writer's).
+    pub(crate) fn collect(&self, state: &mut WriterState, wait: bool) -> Result<()> {
+        let mut progress = self.lock();
+        while wait && matches!(*progress, Progress::Running) {
+            progress = self
+                .changed
+                .wait(progress)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        match std::mem::take(&mut *progress) {
+            Progress::Written { slot, meta } => state.metas[slot] = Some(meta),
+            Progress::Failed => {
+                state.poisoned = true;
+                return Err(Error::Poisoned);
+            }
+            Progress::Running => *progress = Progress::Running,
+            Progress::Idle => {}
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// What one page run of the file holds, as `ringkv debug` lists it.
@@ -238,6 +345,7 @@ impl Db {
             file,
             free_pages: AtomicU64::new(freelist.free_count() as u64),
             current: Mutex::new(snap.clone()),
+            checkpoints: Checkpoints::default(),
             writer: Mutex::new(WriterState {
                 freelist,
                 hwm: meta.hwm,
@@ -268,6 +376,7 @@ impl Db {
     /// The write transaction; waits while another one is open.
     pub fn begin_write(&self) -> Result<WriteTxn<'_>> {
         let mut state = self.writer.lock().map_err(|_| Error::Poisoned)?;
+        self.checkpoints.collect(&mut state, false)?;
         if state.poisoned {
             return Err(Error::Poisoned);
         }
@@ -301,6 +410,21 @@ impl Db {
             );
         }
         Ok(WriteTxn::new(self, state))
+    }
+
+    /// Starts a checkpoint that does not hold up the writer: the commit writes every page and
+    /// the freelist and publishes as a durable commit does, and the returned [`Checkpoint`]
+    /// does the waiting part (fsync, meta, fsync) wherever its owner runs it, while writes go
+    /// on. A durable commit or another checkpoint started meanwhile waits for it.
+    pub fn begin_checkpoint(self: &Arc<Self>) -> Result<Checkpoint> {
+        let (txid, slot, meta) = self.begin_write()?.commit_deferred()?;
+        Ok(Checkpoint {
+            db: Arc::clone(self),
+            txid,
+            slot,
+            meta,
+            finished: false,
+        })
     }
 
     pub(crate) fn publish(&self, state: &mut MutexGuard<'_, WriterState>, snap: Arc<Snapshot>) {

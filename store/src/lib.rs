@@ -20,7 +20,7 @@ mod txn;
 
 pub use btree::check::TreeStats;
 pub use btree::node::{MAX_INLINE_VALUE, MAX_KEY_LEN, MAX_VALUE_LEN};
-pub use db::{CheckReport, Db, PageHeld, PageInfo, Snapshot};
+pub use db::{CheckReport, Checkpoint, Db, PageHeld, PageInfo, Snapshot};
 pub use defrag::DefragReport;
 pub use error::{Error, Result};
 pub use page_store::{PAGE_SIZE, PageId, TxId};

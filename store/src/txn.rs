@@ -18,6 +18,17 @@ use crate::page_store::page::{
     HEADER_LEN, Header, PAGE_SIZE, PageId, PageKind, TxId, pages_for, seal,
 };
 
+/// When a commit is made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Published to readers only: between checkpoints the WAL holds the writes.
+    Published,
+    /// A checkpoint, fsynced before the commit returns.
+    Now,
+    /// A checkpoint whose fsyncs and meta write are left to a [`crate::Checkpoint`].
+    Deferred,
+}
+
 /// One of the file's independent trees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Table(u8);
@@ -306,7 +317,32 @@ impl<'db> WriteTxn<'db> {
 
     /// Writes the transaction's pages and publishes it to new readers. `durable` also writes
     /// the freelist and a meta page and fsyncs (a checkpoint). Returns the commit's txid.
-    pub fn commit(mut self, durable: bool) -> Result<TxId> {
+    pub fn commit(self, durable: bool) -> Result<TxId> {
+        let durability = if durable {
+            Durability::Now
+        } else {
+            Durability::Published
+        };
+        self.commit_as(durability).map(|(txid, _)| txid)
+    }
+
+    /// The first half of a deferred checkpoint: a durable commit up to, not including, its
+    /// fsyncs and its meta, which are returned with the meta slot to write (see
+    /// [`crate::Checkpoint`]).
+    pub(crate) fn commit_deferred(self) -> Result<(TxId, usize, Meta)> {
+        match self.commit_as(Durability::Deferred)? {
+            (txid, Some((slot, meta))) => Ok((txid, slot, meta)),
+            (_, None) => Err(Error::Check("a deferred checkpoint wrote no meta".into())),
+        }
+    }
+
+    fn commit_as(mut self, durability: Durability) -> Result<(TxId, Option<(usize, Meta)>)> {
+        let durable = durability != Durability::Published;
+        if durable {
+            // One checkpoint at a time: the slot to write depends on the last one's.
+            self.db.checkpoints.collect(&mut self.state, true)?;
+        }
+        debug_assert!(!(self.cut_free_tail && durability == Durability::Deferred));
         let txid = self.state.txid + 1;
         let mut roots = self.snap.meta.roots;
         let mut out: Vec<(PageId, Vec<u8>)> = Vec::new();
@@ -333,7 +369,7 @@ impl<'db> WriteTxn<'db> {
             // on the freelist above the published high-water mark.
             self.give_back();
             self.done = true;
-            return Ok(self.state.txid);
+            return Ok((self.state.txid, None));
         }
         for (id, buf) in out.iter().map(|(k, v)| (k, v)).chain(self.overflow.iter()) {
             self.db.file.write_pages(*id, buf)?;
@@ -347,6 +383,7 @@ impl<'db> WriteTxn<'db> {
             freelist: self.snap.meta.freelist,
             roots,
         };
+        let mut deferred = None;
         if durable {
             self.state.poisoned = true;
             if let Some((id, n)) = self.state.freelist_run {
@@ -369,24 +406,29 @@ impl<'db> WriteTxn<'db> {
             meta.hwm = self.state.hwm;
             self.db.file.ensure_pages(meta.hwm)?;
             self.ensure_mapping(meta.hwm)?;
-            self.db.file.sync()?;
             let slot = match self.state.metas {
                 [None, _] => 0,
                 [_, None] => 1,
                 [Some(a), Some(b)] => usize::from(a.txid > b.txid),
             };
-            self.db
-                .file
-                .write_pages(slot as PageId, &meta.encode(slot as PageId))?;
-            self.db.file.sync()?;
-            if self.cut_free_tail {
-                // Only now that the meta no longer reaches past `hwm`: a crash before this
-                // point reopens the longer file at either meta.
-                self.db.file.truncate_pages(meta.hwm)?;
-            }
-            self.state.metas[slot] = Some(meta);
             self.state.freelist.settle();
             self.state.freelist_run = Some((id, n));
+            if durability == Durability::Deferred {
+                self.db.checkpoints.start();
+                deferred = Some((slot, meta));
+            } else {
+                self.db.file.sync()?;
+                self.db
+                    .file
+                    .write_pages(slot as PageId, &meta.encode(slot as PageId))?;
+                self.db.file.sync()?;
+                if self.cut_free_tail {
+                    // Only now that the meta no longer reaches past `hwm`: a crash before this
+                    // point reopens the longer file at either meta.
+                    self.db.file.truncate_pages(meta.hwm)?;
+                }
+                self.state.metas[slot] = Some(meta);
+            }
             self.state.poisoned = false;
         } else {
             self.db.file.ensure_pages(meta.hwm)?;
@@ -405,7 +447,7 @@ impl<'db> WriteTxn<'db> {
         }
         self.allocated.clear();
         self.done = true;
-        Ok(txid)
+        Ok((txid, deferred))
     }
 
     /// Remaps when the file has outgrown the reservation; the old map lives on in the

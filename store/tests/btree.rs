@@ -816,3 +816,90 @@ fn a_file_of_another_format_version_is_refused_by_name() {
         Ok(_) => panic!("a version 1 file opened"),
     }
 }
+
+fn put_all(db: &Db, keys: u32, val: &[u8], durable: bool) -> Model {
+    let mut w = db.begin_write().unwrap();
+    let mut model = Model::new();
+    for i in 0..keys {
+        w.insert(T, &i.to_be_bytes(), val).unwrap();
+        model.insert(i.to_be_bytes().to_vec(), val.to_vec());
+    }
+    w.commit(durable).unwrap();
+    model
+}
+
+/// A deferred checkpoint (the server's, every `snapshot_count` entries) lets commits go on
+/// while another thread waits for its fsyncs; a reopen lands on its state.
+#[test]
+fn commits_go_on_while_a_deferred_checkpoint_finishes_and_reopen_lands_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let checkpointed = {
+        let db = std::sync::Arc::new(Db::open(&path).unwrap());
+        let checkpointed = put_all(&db, 2000, b"checkpointed", false);
+        let ckpt = db.begin_checkpoint().unwrap();
+        // Written while the checkpoint is unfinished: reuses pages, but none it reaches.
+        for round in 0..20u8 {
+            put_all(&db, 2000, &[round; 40], false);
+        }
+        let finisher = std::thread::spawn(move || ckpt.finish());
+        for round in 20..40u8 {
+            put_all(&db, 2000, &[round; 40], false);
+        }
+        finisher.join().unwrap().unwrap();
+        put_all(&db, 2000, b"after", false);
+        db.check().unwrap();
+        checkpointed
+    };
+    let db = Db::open(&path).unwrap();
+    db.check().unwrap();
+    assert_eq!(scan(&db), checkpointed);
+}
+
+/// What a crash before a deferred checkpoint finishes leaves on disk (its pages, no meta):
+/// the older checkpoint, intact although commits went on meanwhile. An unfinished checkpoint
+/// poisons the store instead of leaving later checkpoints waiting.
+#[test]
+fn an_unfinished_deferred_checkpoint_leaves_the_older_one_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let older = {
+        let db = std::sync::Arc::new(Db::open(&path).unwrap());
+        let older = put_all(&db, 2000, b"older", true);
+        put_all(&db, 2000, b"newer", false);
+        let ckpt = db.begin_checkpoint().unwrap();
+        for round in 0..20u8 {
+            put_all(&db, 2000, &[round; 40], false);
+        }
+        drop(ckpt);
+        assert!(
+            db.begin_write().is_err(),
+            "an abandoned checkpoint poisons the store"
+        );
+        older
+    };
+    let db = Db::open(&path).unwrap();
+    db.check().unwrap();
+    assert_eq!(scan(&db), older);
+}
+
+/// A durable commit started while a deferred checkpoint runs waits for it, then writes the
+/// other meta slot: both end up durable, the newer one wins at reopen.
+#[test]
+fn a_durable_commit_waits_for_a_running_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let last = {
+        let db = std::sync::Arc::new(Db::open(&path).unwrap());
+        put_all(&db, 1000, b"first", false);
+        let ckpt = db.begin_checkpoint().unwrap();
+        let finisher = std::thread::spawn(move || ckpt.finish());
+        let last = put_all(&db, 1000, b"second", true);
+        finisher.join().unwrap().unwrap();
+        db.check().unwrap();
+        last
+    };
+    let db = Db::open(&path).unwrap();
+    db.check().unwrap();
+    assert_eq!(scan(&db), last);
+}

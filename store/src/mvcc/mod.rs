@@ -197,6 +197,12 @@ impl Mvcc {
         self.db.begin_write()?.commit(true)?;
         Ok(())
     }
+
+    /// A checkpoint whose waiting part ([`crate::Checkpoint::finish`]: the fsyncs and the
+    /// meta write) runs wherever the caller sends it, while writes go on.
+    pub fn begin_checkpoint(&self) -> Result<crate::Checkpoint, MvccError> {
+        Ok(self.db.begin_checkpoint()?)
+    }
 }
 
 /// A read snapshot. Holds its pages alive (and off the freelist) until dropped.

@@ -114,4 +114,28 @@ impl DbFile {
     pub fn sync(&self) -> Result<()> {
         self.file.sync_data().map_err(|e| self.io(e))
     }
+
+    /// Writes the file's dirty pages back a slice at a time, waiting for each, before a
+    /// checkpoint's `fdatasync`: the WAL's syncs on the same disk then wait behind one slice at
+    /// most, not behind everything written since the last checkpoint. Only an optimisation of
+    /// when the data goes out: durability is the `fdatasync` that follows.
+    pub fn write_back(&self) -> Result<()> {
+        const SLICE: u64 = 4 << 20;
+        let len = self.file_len()?;
+        let mut at = 0;
+        while at < len {
+            let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+            // SAFETY: sync_file_range on a valid, owned descriptor; no memory is involved.
+            let rc = unsafe {
+                libc::sync_file_range(self.file.as_raw_fd(), at as i64, SLICE as i64, flags)
+            };
+            if rc != 0 {
+                return Err(self.io(std::io::Error::last_os_error()));
+            }
+            at += SLICE;
+        }
+        Ok(())
+    }
 }
