@@ -19,7 +19,7 @@ use ringkv_store::mvcc::{Mvcc, MvccError, MvccWrite, Side};
 
 use crate::error::EtcdError;
 use crate::lease::{Lessor, MAX_LEASE_TTL};
-use crate::raft::StateMachine;
+use crate::raft::{SnapshotJob, StateMachine};
 use crate::service::kv::apply::RangeView as _;
 use crate::service::kv::apply::{self as kv, ApplyError};
 use crate::store_jobs::StoreJobs;
@@ -161,6 +161,20 @@ impl StateMachine for Applier {
             fatal(&e);
         }
         Bytes::new()
+    }
+
+    /// The checkpoint's pages are written here; its fsyncs and meta (tens of milliseconds
+    /// with a large dirty set) run on the snapshot thread while applying goes on.
+    fn begin_snapshot(&mut self) -> SnapshotJob {
+        match self.mvcc.begin_checkpoint() {
+            Ok(checkpoint) => SnapshotJob::Pending(Box::new(move || {
+                if let Err(e) = checkpoint.finish() {
+                    fatal(&e.into());
+                }
+                Bytes::new()
+            })),
+            Err(e) => fatal(&e),
+        }
     }
 }
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder};
 use raft::eraftpb::Entry;
 use ringkv::raft::{
-    ProposeError, RaftConfig, RaftError, RaftHandle, RaftNode, RaftRole, StateMachine, channel,
+    ProposeError, RaftConfig, RaftError, RaftHandle, RaftNode, RaftRole, SnapshotJob, StateMachine,
+    channel,
 };
 
 const ID: u64 = 0xb5179d13d0285315;
@@ -52,6 +53,8 @@ impl Gate {
 struct VecMachine {
     state: Arc<Mutex<Applied>>,
     gate: Arc<Gate>,
+    /// Makes snapshots deferred: their off-core half waits for this gate.
+    snapshot_gate: Option<Arc<Gate>>,
 }
 
 impl StateMachine for VecMachine {
@@ -84,6 +87,16 @@ impl StateMachine for VecMachine {
 
     fn applied_index(&self) -> u64 {
         self.state.lock().unwrap().applied_index
+    }
+
+    fn begin_snapshot(&mut self) -> SnapshotJob {
+        match self.snapshot_gate.clone() {
+            Some(gate) => SnapshotJob::Pending(Box::new(move || {
+                gate.wait_open();
+                bytes::Bytes::new()
+            })),
+            None => SnapshotJob::Done(self.snapshot()),
+        }
     }
 }
 
@@ -405,6 +418,53 @@ fn snapshots_purge_the_wal_and_restart_from_them() {
     assert!(segments <= 4, "{segments} WAL segments left after purging");
 
     // Restart from the snapshot with the same state machine; entries keep flowing.
+    let node = start(c, sm.clone());
+    assert!(
+        propose_all(&node.handle, items(0..3))
+            .iter()
+            .all(Result::is_ok)
+    );
+    node.stop();
+    let mut expected = big;
+    expected.extend(items(0..3));
+    assert_eq!(datas(&sm.state.lock().unwrap()), expected);
+}
+
+/// A state machine whose snapshot finishes off the raft core (the server's store checkpoint):
+/// entries keep being applied while it waits, the WAL keeps every entry until it is done (no
+/// marker, no purge), and a clean stop waits for it.
+#[test]
+fn a_deferred_snapshot_lets_entries_apply_and_purges_only_once_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.wal_segment_size = 8192;
+    c.snapshot_count = 16;
+    c.max_wals = 2;
+    let snapshot_gate = Arc::new(Gate::default());
+    let sm = VecMachine {
+        snapshot_gate: Some(snapshot_gate.clone()),
+        ..VecMachine::default()
+    };
+    let node = start(c.clone(), sm.clone());
+    let big: Vec<Vec<u8>> = (0..400u32)
+        .map(|i| format!("{i:0>300}").into_bytes())
+        .collect();
+    assert!(
+        propose_all(&node.handle, big.clone())
+            .iter()
+            .all(Result::is_ok)
+    );
+    assert!(snapshot_gate.entered.load(Ordering::SeqCst));
+    let segments = std::fs::read_dir(wal_dir(dir.path())).unwrap().count();
+    assert!(
+        segments > 4,
+        "only {segments} WAL segments: purged before the snapshot was done"
+    );
+    snapshot_gate.open();
+    node.stop();
+    let segments = std::fs::read_dir(wal_dir(dir.path())).unwrap().count();
+    assert!(segments <= 4, "{segments} WAL segments left after purging");
+
     let node = start(c, sm.clone());
     assert!(
         propose_all(&node.handle, items(0..3))

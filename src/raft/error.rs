@@ -51,4 +51,6 @@ pub enum RaftError {
     ConfChange { index: u64, reason: String },
     #[error("the WAL sync thread went away")]
     SyncThread,
+    #[error("the store checkpoint thread could not start or went away: {0}")]
+    SnapshotThread(String),
 }

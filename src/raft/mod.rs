@@ -86,4 +86,20 @@ pub trait StateMachine {
     fn snapshot(&mut self) -> Bytes {
         Bytes::new()
     }
+
+    /// [`StateMachine::snapshot`] without holding up the raft core: starts making everything
+    /// applied so far durable and returns what is left to wait for, which the node runs on a
+    /// thread of its own while it goes on applying; the snapshot is recorded (and the WAL
+    /// purged up to it) only once that returns. The default does it all here.
+    fn begin_snapshot(&mut self) -> SnapshotJob {
+        SnapshotJob::Done(self.snapshot())
+    }
+}
+
+/// The rest of a snapshot begun by [`StateMachine::begin_snapshot`].
+pub enum SnapshotJob {
+    /// Already durable; the bytes are the snapshot's data.
+    Done(Bytes),
+    /// Blocking work (the disk's fsyncs) that returns the snapshot's data once durable.
+    Pending(Box<dyn FnOnce() -> Bytes + Send>),
 }

@@ -17,15 +17,24 @@ use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Messa
 use raft::{RawNode, StateRole, Storage};
 use ringkv_wal::{FileDir, Options, WalStorage};
 
-use super::StateMachine;
 use super::config::RaftConfig;
 use super::error::{ProposeError, RaftError};
 use super::handle::{RaftInbox, RaftRole, Request};
 use super::logger::raft_logger;
 use super::proposals::Proposals;
 use super::read_index::ReadIndexBatches;
+use super::{SnapshotJob, StateMachine};
+use bytes::Bytes;
 
 use std::sync::atomic::Ordering;
+
+/// A snapshot begun at `index` whose state machine half runs on its own thread; the marker
+/// is written when that is done, so the WAL never claims a snapshot the store lacks.
+struct PendingSnapshot {
+    index: u64,
+    conf_state: ConfState,
+    thread: std::thread::JoinHandle<Bytes>,
+}
 
 /// The raft node. Lives on the raft core; see the module docs.
 pub struct RaftNode<S: StateMachine> {
@@ -39,6 +48,8 @@ pub struct RaftNode<S: StateMachine> {
     conf_state: ConfState,
     applied: u64,
     snapshot_index: u64,
+    /// A snapshot whose state machine half is still making itself durable off the core.
+    snapshotting: Option<PendingSnapshot>,
     /// A snapshot marker was written; purge the WAL once a sync has made it durable.
     purge_pending: bool,
     ticks: u64,
@@ -141,6 +152,7 @@ impl<S: StateMachine> RaftNode<S> {
             conf_state,
             applied,
             snapshot_index: first - 1,
+            snapshotting: None,
             purge_pending: false,
             ticks: 0,
             small_sync: Duration::ZERO,
@@ -156,6 +168,9 @@ impl<S: StateMachine> RaftNode<S> {
     /// return every pending request has failed with [`ProposeError::Stopped`].
     pub async fn run(mut self) -> Result<(), RaftError> {
         let mut result = self.serve().await;
+        if result.is_ok() {
+            result = self.record_snapshot(true);
+        }
         if result.is_ok() && self.applied > self.snapshot_index {
             // A clean stop checkpoints the store and marks the WAL, so the next start
             // replays nothing (etcd replays up to --snapshot-count entries after any stop).
@@ -419,28 +434,86 @@ impl<S: StateMachine> RaftNode<S> {
         Ok(())
     }
 
-    /// Every `snapshot_count` applied entries: a snapshot marker at the applied index, so
-    /// the entries before it leave memory and their segments can be purged.
+    /// Every `snapshot_count` applied entries: a snapshot at the applied index, so the
+    /// entries before it leave memory and their segments can be purged. The state machine's
+    /// half (the store's checkpoint fsyncs, tens of milliseconds under load) runs on a thread
+    /// of its own while this core goes on applying; the marker is written once it is done.
     fn maybe_snapshot(&mut self) -> Result<(), RaftError> {
+        if self.snapshotting.is_some() {
+            return self.record_snapshot(false);
+        }
         if self.applied - self.snapshot_index < self.config.snapshot_count.max(1) {
             return Ok(());
         }
-        self.snapshot()
+        let index = self.applied;
+        let conf_state = self.conf_state.clone();
+        match self.sm.begin_snapshot() {
+            SnapshotJob::Done(data) => self.mark_snapshot(index, conf_state, data),
+            SnapshotJob::Pending(job) => {
+                let thread = std::thread::Builder::new()
+                    .name("ringkv-checkpoint".into())
+                    .spawn(job)
+                    .map_err(|e| RaftError::SnapshotThread(e.to_string()))?;
+                self.snapshotting = Some(PendingSnapshot {
+                    index,
+                    conf_state,
+                    thread,
+                });
+                Ok(())
+            }
+        }
     }
 
-    /// A raft snapshot at the applied index: the state machine makes its state durable,
-    /// and the WAL records the marker; purging waits for the next sync.
+    /// Writes the marker of a snapshot begun earlier once its thread is done (with `wait`,
+    /// waiting for it).
+    fn record_snapshot(&mut self, wait: bool) -> Result<(), RaftError> {
+        let Some(pending) = self.snapshotting.take() else {
+            return Ok(());
+        };
+        if !wait && !pending.thread.is_finished() {
+            self.snapshotting = Some(pending);
+            return Ok(());
+        }
+        let data = pending
+            .thread
+            .join()
+            .map_err(|_| RaftError::SnapshotThread("it panicked".into()))?;
+        self.mark_snapshot(pending.index, pending.conf_state, data)
+    }
+
+    /// A raft snapshot at the applied index, made all at once (a clean stop).
     fn snapshot(&mut self) -> Result<(), RaftError> {
         let data = self.sm.snapshot();
-        self.node
+        self.mark_snapshot(self.applied, self.conf_state.clone(), data)
+    }
+
+    /// Records a snapshot the state machine has made durable: the WAL marker; purging waits
+    /// for the next sync.
+    fn mark_snapshot(
+        &mut self,
+        index: u64,
+        conf_state: ConfState,
+        data: Bytes,
+    ) -> Result<(), RaftError> {
+        let released = self
+            .node
             .mut_store()
-            .create_snapshot(self.applied, self.conf_state.clone(), data)?;
+            .create_snapshot(index, conf_state, data)?;
+        // Freeing a snapshot's worth of entries takes milliseconds: not on the raft core.
+        if released.len() > 1024 {
+            let freed = std::thread::Builder::new()
+                .name("ringkv-release".into())
+                .spawn(move || drop(released));
+            if let Err(e) = freed {
+                tracing::debug!(error = %e, "freed the snapshot's entries on the raft core");
+            }
+        }
         tracing::info!(
-            index = self.applied,
+            index,
             previous = self.snapshot_index,
             "created a raft snapshot"
         );
-        self.snapshot_index = self.applied;
+        self.snapshot_index = index;
         self.purge_pending = true;
         Ok(())
     }

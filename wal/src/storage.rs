@@ -204,31 +204,41 @@ impl<D: SegmentDir> WalStorage<D> {
     /// Records a snapshot the server took of its state machine at `index` (applied), with the
     /// membership at that index; entries up to `index` leave memory and their segments
     /// become purgeable once the marker is durable. `index` must be in
-    /// `[first_index - 1, last_index]`.
+    /// `[first_index - 1, last_index]`. Returns the entries that left memory: freeing a
+    /// snapshot's worth (100k by default) takes milliseconds, which the caller may spend
+    /// elsewhere.
     pub fn create_snapshot(
         &mut self,
         index: u64,
         conf_state: ConfState,
         data: Bytes,
-    ) -> Result<(), WalError> {
+    ) -> Result<Vec<RaftEntry>, WalError> {
         let term = self.term_of(index).map_err(|_| WalError::NonContiguous {
             index,
             snapshot: self.snap_index,
             last: self.last(),
         })?;
-        self.save_mark(index, term, conf_state)?;
+        let released = self.save_mark(index, term, conf_state)?;
         self.snapshot_data = Some(data);
-        Ok(())
+        Ok(released)
     }
 
-    fn save_mark(&mut self, index: u64, term: u64, conf_state: ConfState) -> Result<(), WalError> {
+    /// Writes the marker and takes the entries up to `index` out of memory (returned).
+    fn save_mark(
+        &mut self,
+        index: u64,
+        term: u64,
+        conf_state: ConfState,
+    ) -> Result<Vec<RaftEntry>, WalError> {
         self.log.save_snapshot(SnapshotMark {
             index,
             term,
             conf_state: encode_conf_state(&conf_state, index)?,
         })?;
         let drop = (index.saturating_sub(self.snap_index) as usize).min(self.entries.len());
-        self.entries.drain(..drop);
+        // The entries kept are the few after the snapshot: moving those is what is cheap.
+        let kept = self.entries.split_off(drop);
+        let released = std::mem::replace(&mut self.entries, kept);
         if self.entries.first().is_some_and(|e| e.index != index + 1) {
             // The snapshot lies beyond the last entry: nothing after it is known.
             self.entries.clear();
@@ -236,7 +246,7 @@ impl<D: SegmentDir> WalStorage<D> {
         self.snap_index = index;
         self.snap_term = term;
         self.conf_state = conf_state;
-        Ok(())
+        Ok(released)
     }
 
     fn term_of(&self, idx: u64) -> Result<u64, StorageError> {
