@@ -113,6 +113,7 @@ impl Target {
             scheme: scheme.to_owned(),
             extra_args,
             inner,
+            killed_log: String::new(),
         }
     }
 }
@@ -130,6 +131,8 @@ pub struct TestServer {
     scheme: String,
     extra_args: Vec<String>,
     inner: Inner,
+    /// What the last process logged, once it was killed.
+    killed_log: String,
 }
 
 impl TestServer {
@@ -163,16 +166,22 @@ impl TestServer {
                 etcd.log.join("\n")
             }
             Inner::Ringkv(server) => server.log.join("\n"),
-            Inner::Stopped => String::new(),
+            Inner::Stopped => self.killed_log.clone(),
         }
     }
 
-    /// SIGKILL: no chance to flush or clean up. Waits (bounded) until the process is gone.
+    /// SIGKILL: no chance to flush or clean up. Waits (bounded) until the process is gone;
+    /// its log stays readable through [`TestServer::log`].
     pub fn kill(&mut self) {
         match std::mem::replace(&mut self.inner, Inner::Stopped) {
-            Inner::Etcd(mut etcd) => etcd.stop_with(libc::SIGKILL),
+            Inner::Etcd(mut etcd) => {
+                etcd.stop_with(libc::SIGKILL);
+                etcd.drain_log();
+                self.killed_log = etcd.log.join("\n");
+            }
             Inner::Ringkv(mut server) => {
                 server.stop_with(libc::SIGKILL);
+                self.killed_log = server.log.join("\n");
             }
             Inner::Stopped => {}
         }
