@@ -16,6 +16,7 @@ pub struct Summary {
     /// Seconds.
     pub p50: f64,
     pub p99: f64,
+    pub p999: f64,
     pub errors: u64,
 }
 
@@ -138,6 +139,7 @@ pub fn parse(output: &str) -> Result<Summary, ToolError> {
         total: Duration::try_from_secs_f64(total).unwrap_or_default(),
         p50: field("50% in")?,
         p99: field("99% in")?,
+        p999: field("99.9% in")?,
         errors,
     })
 }
@@ -180,6 +182,7 @@ Error distribution:
         assert_eq!(summary.requests_per_second, 33007.6419);
         assert_eq!(summary.p50, 0.0071);
         assert_eq!(summary.p99, 0.0197);
+        assert_eq!(summary.p999, 0.0343);
         assert_eq!(summary.errors, 5);
         assert!(matches!(parse("nothing"), Err(ToolError::Unparsed(..))));
     }

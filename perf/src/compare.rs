@@ -149,6 +149,7 @@ pub struct Sample {
     pub requests_per_second: f64,
     pub p50: f64,
     pub p99: f64,
+    pub p999: f64,
     pub server_cpu: Duration,
     pub peak_rss: u64,
     /// The run's latency histogram (ns); only this crate's harness has one.
@@ -304,6 +305,7 @@ fn run_once(
                 requests_per_second: report.requests_per_second(),
                 p50: p.p50,
                 p99: p.p99,
+                p999: p.p999,
                 latency: Some(report.latency),
                 ..Sample::default()
             }
@@ -316,6 +318,7 @@ fn run_once(
                 requests_per_second: summary.requests_per_second,
                 p50: summary.p50,
                 p99: summary.p99,
+                p999: summary.p999,
                 ..Sample::default()
             }
         }
@@ -457,9 +460,9 @@ pub fn markdown(outcomes: &[Outcome]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| workload | req/s | p50 ms | p99 ms | server CPU-s per 10k req | server peak RSS MiB | errors |"
+        "| workload | req/s | p50 ms | p99 ms | p99.9 ms | server CPU-s per 10k req | server peak RSS MiB | errors |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for outcome in outcomes {
         let cell = |f: fn(&Sample) -> f64, digits| {
             pair(
@@ -471,11 +474,12 @@ pub fn markdown(outcomes: &[Outcome]) -> String {
         let errors = |samples: &[Sample]| samples.iter().map(|s| s.errors).sum::<u64>();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} / {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} / {} |",
             outcome.scenario,
             cell(|s| s.requests_per_second, 0),
             cell(|s| s.p50 * 1e3, 3),
             cell(|s| s.p99 * 1e3, 3),
+            cell(|s| s.p999 * 1e3, 3),
             cell(Sample::cpu_seconds_per_10k, 3),
             cell(|s| mib(s.peak_rss), 0),
             errors(&outcome.ringkv),
