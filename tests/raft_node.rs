@@ -187,6 +187,32 @@ fn wal_dir(dir: &Path) -> PathBuf {
     dir.join("member/wal")
 }
 
+fn wal_segments(dir: &Path) -> usize {
+    std::fs::read_dir(wal_dir(dir)).unwrap().count()
+}
+
+/// ~300 bytes an entry: dozens of 8 KiB segments if nothing is purged.
+fn big_entries() -> Vec<Vec<u8>> {
+    (0..400u32)
+        .map(|i| format!("{i:0>300}").into_bytes())
+        .collect()
+}
+
+/// Restarts from the snapshot with the same state machine (whose `apply` asserts that no
+/// entry comes twice): entries keep flowing, and it holds `before` then three more.
+fn restart_and_continue(config: RaftConfig, sm: &VecMachine, before: Vec<Vec<u8>>) {
+    let node = start(config, sm.clone());
+    assert!(
+        propose_all(&node.handle, items(0..3))
+            .iter()
+            .all(Result::is_ok)
+    );
+    node.stop();
+    let mut expected = before;
+    expected.extend(items(0..3));
+    assert_eq!(datas(&sm.state.lock().unwrap()), expected);
+}
+
 #[test]
 fn proposals_from_another_core_get_results_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -404,30 +430,17 @@ fn snapshots_purge_the_wal_and_restart_from_them() {
     c.max_wals = 2;
     let sm = VecMachine::default();
     let node = start(c.clone(), sm.clone());
-    // ~300 bytes per entry: dozens of 8 KiB segments without purging.
-    let big: Vec<Vec<u8>> = (0..400u32)
-        .map(|i| format!("{i:0>300}").into_bytes())
-        .collect();
+    let big = big_entries();
     assert!(
         propose_all(&node.handle, big.clone())
             .iter()
             .all(Result::is_ok)
     );
     node.stop();
-    let segments = std::fs::read_dir(wal_dir(dir.path())).unwrap().count();
+    let segments = wal_segments(dir.path());
     assert!(segments <= 4, "{segments} WAL segments left after purging");
 
-    // Restart from the snapshot with the same state machine; entries keep flowing.
-    let node = start(c, sm.clone());
-    assert!(
-        propose_all(&node.handle, items(0..3))
-            .iter()
-            .all(Result::is_ok)
-    );
-    node.stop();
-    let mut expected = big;
-    expected.extend(items(0..3));
-    assert_eq!(datas(&sm.state.lock().unwrap()), expected);
+    restart_and_continue(c, &sm, big);
 }
 
 /// A state machine whose snapshot finishes off the raft core (the server's store checkpoint):
@@ -446,35 +459,24 @@ fn a_deferred_snapshot_lets_entries_apply_and_purges_only_once_done() {
         ..VecMachine::default()
     };
     let node = start(c.clone(), sm.clone());
-    let big: Vec<Vec<u8>> = (0..400u32)
-        .map(|i| format!("{i:0>300}").into_bytes())
-        .collect();
+    let big = big_entries();
     assert!(
         propose_all(&node.handle, big.clone())
             .iter()
             .all(Result::is_ok)
     );
     assert!(snapshot_gate.entered.load(Ordering::SeqCst));
-    let segments = std::fs::read_dir(wal_dir(dir.path())).unwrap().count();
+    let segments = wal_segments(dir.path());
     assert!(
         segments > 4,
         "only {segments} WAL segments: purged before the snapshot was done"
     );
     snapshot_gate.open();
     node.stop();
-    let segments = std::fs::read_dir(wal_dir(dir.path())).unwrap().count();
+    let segments = wal_segments(dir.path());
     assert!(segments <= 4, "{segments} WAL segments left after purging");
 
-    let node = start(c, sm.clone());
-    assert!(
-        propose_all(&node.handle, items(0..3))
-            .iter()
-            .all(Result::is_ok)
-    );
-    node.stop();
-    let mut expected = big;
-    expected.extend(items(0..3));
-    assert_eq!(datas(&sm.state.lock().unwrap()), expected);
+    restart_and_continue(c, &sm, big);
 }
 
 #[test]

@@ -817,6 +817,13 @@ fn a_file_of_another_format_version_is_refused_by_name() {
     }
 }
 
+/// The state a reopen finds, after checking the file.
+fn reopened(path: &Path) -> Model {
+    let db = Db::open(path).unwrap();
+    db.check().unwrap();
+    scan(&db)
+}
+
 fn put_all(db: &Db, keys: u32, val: &[u8], durable: bool) -> Model {
     let mut w = db.begin_write().unwrap();
     let mut model = Model::new();
@@ -851,9 +858,7 @@ fn commits_go_on_while_a_deferred_checkpoint_finishes_and_reopen_lands_on_it() {
         db.check().unwrap();
         checkpointed
     };
-    let db = Db::open(&path).unwrap();
-    db.check().unwrap();
-    assert_eq!(scan(&db), checkpointed);
+    assert_eq!(reopened(&path), checkpointed);
 }
 
 /// What a crash before a deferred checkpoint finishes leaves on disk (its pages, no meta):
@@ -878,9 +883,7 @@ fn an_unfinished_deferred_checkpoint_leaves_the_older_one_intact() {
         );
         older
     };
-    let db = Db::open(&path).unwrap();
-    db.check().unwrap();
-    assert_eq!(scan(&db), older);
+    assert_eq!(reopened(&path), older);
 }
 
 /// A durable commit started while a deferred checkpoint runs waits for it, then writes the
@@ -899,7 +902,5 @@ fn a_durable_commit_waits_for_a_running_checkpoint() {
         db.check().unwrap();
         last
     };
-    let db = Db::open(&path).unwrap();
-    db.check().unwrap();
-    assert_eq!(scan(&db), last);
+    assert_eq!(reopened(&path), last);
 }
