@@ -204,7 +204,11 @@ fn sigint_and_sigterm_stop_cleanly_and_release_the_data_dir() {
 fn one_core_and_all_cores_both_serve() {
     let dir = scratch_dir("cores");
     let mut args = base_args(&dir.join("data"));
-    args.extend(["--cores".into(), "1".into()]);
+    let cores = args
+        .iter()
+        .position(|a| a == "--cores")
+        .expect("base args set --cores");
+    args[cores + 1] = "1".into();
     let mut server = Server::start(&args);
     assert_eq!(http_get(server.client_addr, "/health").0, 200);
     assert!(server.stop().success());

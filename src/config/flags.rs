@@ -1082,7 +1082,7 @@ pub static FLAGS: &[FlagSpec] = &[
         Uint,
         Ringkv,
         Yes,
-        "Cores to run shards on (default: all online CPUs; env RINGKV_CORES).",
+        "Cores to run shards on (default: one fewer than the online CPUs, at least 1; env RINGKV_CORES).",
     ),
     flag(
         "config-file",

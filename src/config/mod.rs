@@ -165,13 +165,25 @@ fn log_level(s: &str) -> Result<LogLevel, String> {
 }
 fn cores(s: &str) -> Result<usize, String> {
     if s.is_empty() {
-        // Not the process environment: the machine's CPU count, which the default is defined by.
-        return Ok(std::thread::available_parallelism().map_or(1, |n| n.get()));
+        return Ok(default_cores(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ));
     }
     match values::parse_uint(s)? {
         0 => Err("must be at least 1".to_string()),
         n => usize::try_from(n).map_err(|_| values::PARSE_ERROR.to_string()),
     }
+}
+
+/// Executors when `--cores` is not given: one fewer than the CPUs the process may run on, at
+/// least one. The CPU left over runs what no pinned executor should wait behind: the WAL's
+/// and the checkpoint's I/O threads, the kernel's network and disk completion work, and on
+/// a small machine the clients. Measured on 2 vCPUs (client on the same machine), one
+/// executor against two: put 16×256 +16% req/s at −18% server CPU per put, ranges +5–17% at
+/// −33–43%, put 1×1 and watch unchanged; every hop to the raft core and every wake-up of a
+/// sleeping executor (glommio's membarrier) is gone.
+pub fn default_cores(cpus: usize) -> usize {
+    cpus.saturating_sub(1).max(1)
 }
 
 /// Declares `ServerConfig` and its construction from [`RawSettings`]: field, type, flag, reader.
@@ -411,6 +423,13 @@ mod tests {
             );
         }
         assert_eq!(ServerConfig::FLAG_NAMES.len(), FLAGS.len());
+    }
+
+    #[test]
+    fn the_default_leaves_one_cpu_to_the_rest() {
+        assert_eq!(default_cores(1), 1);
+        assert_eq!(default_cores(2), 1);
+        assert_eq!(default_cores(16), 15);
     }
 
     #[test]
