@@ -121,18 +121,12 @@ pub struct Db {
 /// any point reopens at the older meta intact, as for a checkpoint made all at once.
 pub struct Checkpoint {
     db: Arc<Db>,
-    txid: TxId,
     slot: usize,
     meta: Meta,
     finished: bool,
 }
 
 impl Checkpoint {
-    /// The commit this checkpoint makes durable.
-    pub fn txid(&self) -> TxId {
-        self.txid
-    }
-
     /// Makes the checkpoint durable: its pages, then its meta. Blocking disk I/O without the
     /// writer lock. A failure poisons the store, as a failed durable commit does.
     pub fn finish(mut self) -> Result<()> {
@@ -140,9 +134,7 @@ impl Checkpoint {
         let slot = self.slot as PageId;
         let written = file
             .write_back()
-            .and_then(|()| file.sync())
-            .and_then(|()| file.write_pages(slot, &self.meta.encode(slot)))
-            .and_then(|()| file.sync());
+            .and_then(|()| file.sync_and_write_meta(slot, &self.meta.encode(slot)));
         self.finished = true;
         self.db
             .checkpoints
@@ -417,10 +409,9 @@ impl Db {
     /// does the waiting part (fsync, meta, fsync) wherever its owner runs it, while writes go
     /// on. A durable commit or another checkpoint started meanwhile waits for it.
     pub fn begin_checkpoint(self: &Arc<Self>) -> Result<Checkpoint> {
-        let (txid, slot, meta) = self.begin_write()?.commit_deferred()?;
+        let (slot, meta) = self.begin_write()?.commit_deferred()?;
         Ok(Checkpoint {
             db: Arc::clone(self),
-            txid,
             slot,
             meta,
             finished: false,

@@ -329,9 +329,9 @@ impl<'db> WriteTxn<'db> {
     /// The first half of a deferred checkpoint: a durable commit up to, not including, its
     /// fsyncs and its meta, which are returned with the meta slot to write (see
     /// [`crate::Checkpoint`]).
-    pub(crate) fn commit_deferred(self) -> Result<(TxId, usize, Meta)> {
+    pub(crate) fn commit_deferred(self) -> Result<(usize, Meta)> {
         match self.commit_as(Durability::Deferred)? {
-            (txid, Some((slot, meta))) => Ok((txid, slot, meta)),
+            (_, Some(deferred)) => Ok(deferred),
             (_, None) => Err(Error::Check("a deferred checkpoint wrote no meta".into())),
         }
     }
@@ -417,11 +417,9 @@ impl<'db> WriteTxn<'db> {
                 self.db.checkpoints.start();
                 deferred = Some((slot, meta));
             } else {
-                self.db.file.sync()?;
                 self.db
                     .file
-                    .write_pages(slot as PageId, &meta.encode(slot as PageId))?;
-                self.db.file.sync()?;
+                    .sync_and_write_meta(slot as PageId, &meta.encode(slot as PageId))?;
                 if self.cut_free_tail {
                     // Only now that the meta no longer reaches past `hwm`: a crash before this
                     // point reopens the longer file at either meta.

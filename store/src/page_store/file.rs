@@ -115,6 +115,14 @@ impl DbFile {
         self.file.sync_data().map_err(|e| self.io(e))
     }
 
+    /// A checkpoint's last step: everything written so far made durable, then the meta page
+    /// at `slot`, then that, so a meta never reaches pages that are not on disk.
+    pub fn sync_and_write_meta(&self, slot: PageId, meta_page: &[u8]) -> Result<()> {
+        self.sync()?;
+        self.write_pages(slot, meta_page)?;
+        self.sync()
+    }
+
     /// Writes the file's dirty pages back a slice at a time, waiting for each, before a
     /// checkpoint's `fdatasync`: the WAL's syncs on the same disk then wait behind one slice at
     /// most, not behind everything written since the last checkpoint. Only an optimisation of
