@@ -551,11 +551,13 @@ fn merged_latency(samples: &[Sample]) -> Option<Histogram<u64>> {
     merged
 }
 
-/// Writes the charts for `--plots` into `dir` (which must exist) and returns their paths: per
+/// Writes the charts for `--plots` into `dir` (created if missing) and returns their paths: per
 /// scenario `<slug>-latency.svg`, the CDF of the histograms merged over all rounds (skipped
 /// when the driver gave no histograms), plus `throughput.svg` and `cpu.svg`, grouped bars of
 /// the medians over rounds (the Markdown table's numbers).
 pub fn plots(outcomes: &[Outcome], dir: &Path) -> Result<Vec<PathBuf>, CompareError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CompareError::Io(format!("create {}", dir.display()), e))?;
     let mut written = Vec::new();
     for outcome in outcomes {
         let servers = [("ringkv", &outcome.ringkv), ("etcd", &outcome.etcd)];
@@ -622,6 +624,7 @@ pub fn to_json(outcomes: &[Outcome]) -> serde_json::Value {
                     "requests_per_second": s.requests_per_second,
                     "p50_seconds": s.p50,
                     "p99_seconds": s.p99,
+                    "p999_seconds": s.p999,
                     "server_cpu_seconds": s.server_cpu.as_secs_f64(),
                     "server_peak_rss_bytes": s.peak_rss,
                 })

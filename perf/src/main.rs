@@ -162,7 +162,6 @@ fn compare_main(
                 .map_err(|e| format!("write {}: {e}", path.display()))?;
         }
         if let Some(dir) = &args.plots {
-            std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
             let written = compare::plots(&outcomes, dir).map_err(|e| e.to_string())?;
             eprintln!("wrote {} chart(s) in {}", written.len(), dir.display());
         }
