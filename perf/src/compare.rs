@@ -723,7 +723,10 @@ mod tests {
         );
         let latency = std::fs::read_to_string(&written[0]).expect("written");
         assert!(latency.contains("merged over 2 round(s)"), "{latency}");
-        assert!(plots(&outcomes, &dir.join("missing")).is_err());
+        // A missing folder is created; one that cannot be (under a file) is an error.
+        let nested = dir.join("new").join("charts");
+        assert_eq!(plots(&outcomes, &nested).expect("plots").len(), 3);
+        assert!(plots(&outcomes, &written[0].join("x")).is_err());
         let _ = std::fs::remove_dir_all(dir);
     }
 
