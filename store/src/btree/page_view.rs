@@ -13,6 +13,8 @@ use crate::page_store::page::{
 const LEAF_FIXED: usize = 9;
 /// Bytes of a branch entry before its key: `key_len(4) child(8)`.
 const BRANCH_FIXED: usize = 12;
+/// Entries a node copied from its page can take before its vectors grow.
+const INSERT_ROOM: usize = 8;
 
 /// A value as found in a leaf, before an overflow run is followed.
 #[derive(Debug, Clone, Copy)]
@@ -160,9 +162,12 @@ impl<'a> PageView<'a> {
             let start = part.as_ptr().addr() - self.bytes.as_ptr().addr();
             run.part(start..start + part.len())
         };
-        let mut keys = Vec::with_capacity(self.count);
+        // The writer copies a page to change it: room for a few inserts saves growing (a
+        // reallocation and a copy of every entry) at the first one.
+        let room = self.count + INSERT_ROOM;
+        let mut keys = Vec::with_capacity(room);
         if self.leaf {
-            let mut values = Vec::with_capacity(self.count);
+            let mut values = Vec::with_capacity(room);
             for i in 0..self.count {
                 let (key, value) = self.leaf_entry(i)?;
                 keys.push(at(key));
@@ -173,7 +178,7 @@ impl<'a> PageView<'a> {
             }
             Ok(Node::Leaf { keys, values })
         } else {
-            let mut children = Vec::with_capacity(self.count);
+            let mut children = Vec::with_capacity(room);
             for i in 0..self.count {
                 keys.push(at(self.key(i)?));
                 children.push(Child::Page(self.child(i)?));
