@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_channel::oneshot;
+
 use super::config::RaftConfig;
 use super::error::ProposeError;
 
-pub(crate) type Reply<T> = flume::Sender<Result<T, ProposeError>>;
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, ProposeError>>;
 
 /// What a core asks of the raft core.
 pub(crate) enum Request<O> {
@@ -234,7 +236,7 @@ impl<O: Send + 'static> RaftHandle<O> {
         if self.shared.stopped.load(Ordering::SeqCst) {
             return Err(ProposeError::Stopped);
         }
-        let (reply, answer) = flume::bounded(1);
+        let (reply, mut answer) = oneshot::channel();
         self.tx
             .send(request(reply))
             .map_err(|_| ProposeError::Stopped)?;
@@ -242,7 +244,11 @@ impl<O: Send + 'static> RaftHandle<O> {
             // The node closed its inbox around our send: the request was either answered
             // before, or failed by the close, or landed after the close's drain and will
             // never be taken. Only the first has an answer to wait for.
-            return answer.try_recv().unwrap_or(Err(ProposeError::Stopped));
+            return answer
+                .try_recv()
+                .ok()
+                .flatten()
+                .unwrap_or(Err(ProposeError::Stopped));
         }
         let timeout = async {
             glommio::timer::sleep(self.request_timeout).await;
@@ -254,10 +260,7 @@ impl<O: Send + 'static> RaftHandle<O> {
         };
         let answered = async {
             // A dropped reply sender means the node went away without answering.
-            answer
-                .recv_async()
-                .await
-                .unwrap_or(Err(ProposeError::Stopped))
+            answer.await.unwrap_or(Err(ProposeError::Stopped))
         };
         futures_lite::future::or(answered, timeout).await
     }

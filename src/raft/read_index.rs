@@ -116,9 +116,9 @@ impl ReadIndexBatches {
                 self.queued.extend(round.readers);
             }
         }
-        self.queued.retain(|r| !r.is_disconnected());
+        self.queued.retain(|r| !r.is_canceled());
         for waiting in self.until_applied.values_mut() {
-            waiting.retain(|w| !w.reply.is_disconnected());
+            waiting.retain(|w| !w.reply.is_canceled());
         }
         self.until_applied.retain(|_, w| !w.is_empty());
     }
@@ -142,13 +142,14 @@ impl ReadIndexBatches {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_channel::oneshot;
 
     #[test]
     fn one_round_for_many_readers_answered_when_applied() {
         let mut b = ReadIndexBatches::new();
-        let rxs: Vec<_> = (0..3)
+        let mut rxs: Vec<_> = (0..3)
             .map(|_| {
-                let (tx, rx) = flume::bounded(1);
+                let (tx, rx) = oneshot::channel();
                 b.queue(tx);
                 rx
             })
@@ -163,17 +164,17 @@ mod tests {
             request_ctx: ctx,
         }]);
         b.on_applied(9);
-        assert!(rxs.iter().all(|rx| rx.try_recv().is_err()));
+        assert!(rxs.iter_mut().all(|rx| rx.try_recv() == Ok(None)));
         b.on_applied(12);
-        for rx in &rxs {
-            assert_eq!(rx.try_recv().unwrap(), Ok(10));
+        for rx in &mut rxs {
+            assert_eq!(rx.try_recv(), Ok(Some(Ok(10))));
         }
     }
 
     #[test]
     fn unanswered_rounds_are_retried() {
         let mut b = ReadIndexBatches::new();
-        let (tx, rx) = flume::bounded(1);
+        let (tx, mut rx) = oneshot::channel();
         b.queue(tx);
         let first = b.start_round(0).unwrap();
         b.retry_stale(5, 10);
@@ -187,8 +188,8 @@ mod tests {
             request_ctx: first,
         }]);
         b.on_applied(3);
-        assert!(rx.try_recv().is_err());
+        assert_eq!(rx.try_recv(), Ok(None));
         b.fail_all(ProposeError::Stopped);
-        assert_eq!(rx.try_recv().unwrap(), Err(ProposeError::Stopped));
+        assert_eq!(rx.try_recv(), Ok(Some(Err(ProposeError::Stopped))));
     }
 }
