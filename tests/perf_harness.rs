@@ -1,17 +1,25 @@
 //! The load harness and the side-by-side runner (`ringkv-perf`) end to end, against this
-//! build's ringkv and the reference etcd (Debian `etcd-server`): every scenario of the
-//! README's table, shrunk to a few hundred requests, one round each, then the Markdown table
-//! and the SVG plots; and the data-scale scenario (load, footprint, restart until the first
-//! linearizable read) at a small key count. They assert behaviour (every request answered,
-//! no errors, every column measured), never speed: the numbers themselves are the README's.
+//! build's ringkv and the reference etcd (Debian `etcd-server`): every workload and load flag
+//! of the harness against each server; every scenario of the README's table, shrunk to a few
+//! hundred requests, one round each, then the Markdown table and the SVG plots; and the
+//! data-scale scenario (load, footprint, restart until the first linearizable read) at a
+//! small key count. They assert behaviour (every request answered, no errors, every column
+//! measured, pacing never above its rate), never speed: the numbers are the README's.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::Target;
 use ringkv_perf::compare::{self, Driver, Options, Sample};
+use ringkv_perf::driver;
 use ringkv_perf::server::Kind;
+use ringkv_perf::workload::{
+    Consistency, Job, KeyArgs, Load, RangeArgs, TxnMixedArgs, TxnPutArgs, WatchArgs,
+};
+
+for_both_targets!(every_workload_and_load_flag_drives_the_server);
 
 /// Divides the README's request counts: put and range run 1 000 requests, watch 100 puts.
 const SHRINK: u64 = 100;
@@ -58,6 +66,129 @@ fn svg(path: &Path) -> String {
         .unwrap_or_else(|e| panic!("read plot {}: {e}", path.display()));
     assert!(text.contains("<svg"), "{} is not an SVG", path.display());
     text
+}
+
+fn keys(key_space_size: u64, sequential_keys: bool) -> KeyArgs {
+    KeyArgs {
+        key_size: 8,
+        val_size: 64,
+        key_space_size,
+        sequential_keys,
+    }
+}
+
+fn watch(streams: usize, watchers_per_stream: usize, put_total: u64) -> WatchArgs {
+    WatchArgs {
+        streams,
+        watchers_per_stream,
+        put_rate: 200,
+        put_total,
+        key_size: 32,
+        val_size: 32,
+    }
+}
+
+fn every_workload_and_load_flag_drives_the_server(target: Target) {
+    let dir = common::scratch_dir(&format!("perf-workloads-{target:?}"));
+    let server = target.start(&dir);
+    let endpoints = [server.endpoint()];
+    let range = |end: Option<&str>, consistency, limit| {
+        Job::Range(RangeArgs {
+            key: "\0".into(),
+            end: end.map(str::to_owned),
+            consistency,
+            limit,
+        })
+    };
+    // (job, load, the requests or deliveries it must count)
+    let runs = [
+        (Job::Put(keys(50, true)), Load::new(2, 8, 200), 200),
+        (Job::Put(keys(1_000, false)), Load::new(1, 4, 100), 100),
+        (
+            range(Some("\u{ff}"), Consistency::Linearizable, 5),
+            Load::new(2, 8, 100),
+            100,
+        ),
+        (
+            range(None, Consistency::Serializable, 0),
+            Load::new(1, 2, 50),
+            50,
+        ),
+        (
+            // A txn's puts never repeat a key (etcd refuses that), in either key order.
+            Job::TxnPut(TxnPutArgs {
+                keys: keys(100, true),
+                txn_ops: 3,
+            }),
+            Load::new(2, 4, 60),
+            60,
+        ),
+        (
+            Job::TxnPut(TxnPutArgs {
+                keys: keys(100, false),
+                txn_ops: 3,
+            }),
+            Load::new(2, 4, 60),
+            60,
+        ),
+        (
+            Job::TxnMixed(TxnMixedArgs {
+                keys: keys(100, false),
+                rw_ratio: 1.0,
+                limit: 10,
+            }),
+            Load::new(2, 4, 80),
+            80,
+        ),
+        (Job::LeaseKeepalive, Load::new(2, 4, 80), 80),
+        // Each put reaches the one watcher of its key.
+        (Job::Watch(watch(2, 3, 30)), Load::new(2, 1, 0), 30),
+        // Each put reaches every watcher.
+        (Job::WatchFanout(watch(2, 3, 5)), Load::new(2, 1, 0), 5 * 6),
+    ];
+    for (job, load, expected) in runs {
+        let what = format!("{job:?} with {load:?}");
+        let report = common::block_on(driver::run(&job, &load, &endpoints, false))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(report.errors.len(), 0, "{what}: {:?}", report.errors);
+        assert_eq!(report.requests, expected, "{what}");
+        assert_eq!(
+            report.latency.len(),
+            expected,
+            "{what}: one latency per request"
+        );
+        let table = report.table();
+        assert!(
+            table.contains(&format!("Requests:     {expected}")),
+            "{table}"
+        );
+        assert_eq!(report.to_json()["requests"], expected, "{what}");
+    }
+
+    // --duration and --rate: the run stops on time, and pacing never runs ahead of the rate.
+    let load = Load {
+        duration: Some(Duration::from_millis(300)),
+        rate: 200,
+        ..Load::new(1, 4, 0)
+    };
+    let report = common::block_on(driver::run(
+        &Job::Put(keys(10, true)),
+        &load,
+        &endpoints,
+        false,
+    ))
+    .expect("paced put");
+    assert_eq!(report.errors.len(), 0, "{:?}", report.errors);
+    assert!(report.requests > 0, "nothing sent in 300 ms");
+    let allowed = 200.0 * report.elapsed.as_secs_f64() + 1.0;
+    assert!(
+        report.requests as f64 <= allowed,
+        "{} requests in {:?} at --rate 200",
+        report.requests,
+        report.elapsed
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -174,8 +174,19 @@ impl Session {
                 value,
                 ops,
             } => {
-                let puts: Vec<TxnOp> = (0..*ops)
-                    .map(|_| TxnOp::put(keys.key(index, random.next()), value.clone(), None))
+                // Consecutive keys from the request's start, as `benchmark txn-put` writes
+                // (i × ops + j): no key repeats within a txn, which etcd refuses ("duplicate
+                // key given in txn request"), while the key space holds `ops` keys.
+                let (ops, space) = (*ops as u128, u128::from(keys.key_space_size.max(1)));
+                let start = if keys.sequential_keys {
+                    u128::from(index) * ops
+                } else {
+                    u128::from(random.next())
+                };
+                // Below the key space, so it fits a u64.
+                let number = |j: u128| ((start + j) % space) as u64;
+                let puts: Vec<TxnOp> = (0..ops)
+                    .map(|j| TxnOp::put(keys.numbered(number(j)), value.clone(), None))
                     .collect();
                 kv.txn(Txn::new().and_then(puts)).await?;
             }

@@ -117,8 +117,12 @@ impl KeyArgs {
     /// The key of request `index`: its number as a little-endian varint in `key_size` bytes,
     /// like `benchmark put` (`binary.PutVarint` into a zeroed buffer).
     pub fn key(&self, index: u64, random: u64) -> Vec<u8> {
-        let space = self.key_space_size.max(1);
-        let n = if self.sequential_keys { index } else { random } % space;
+        self.numbered(if self.sequential_keys { index } else { random })
+    }
+
+    /// Key number `n` (modulo the key space), encoded as [`KeyArgs::key`] does.
+    pub fn numbered(&self, n: u64) -> Vec<u8> {
+        let n = n % self.key_space_size.max(1);
         let mut key = vec![0u8; self.key_size.max(1)];
         // Go's zig-zag varint of a non-negative int64.
         let mut v = n << 1;
@@ -284,6 +288,7 @@ mod tests {
         // 300 → zig-zag 600 = 0b100_1011000 → [0xd8, 0x04].
         assert_eq!(keys.key(300, 0), vec![0xd8, 0x04, 0, 0, 0, 0, 0, 0]);
         assert_eq!(keys.key(1300, 0), keys.key(300, 0));
+        assert_eq!(keys.numbered(1300), keys.key(300, 0));
     }
 
     #[test]
