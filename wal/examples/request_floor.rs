@@ -7,7 +7,9 @@
 //! against these (README, "Against the targets").
 //! Run: `cargo run --release -p ringkv-wal --example request_floor [dir]`. Set
 //! `RINGKV_FLOOR_SERVER_CPU=<cpu>` to pin the server thread (and the disk-only loop) the way
-//! ringkv pins its raft core, to the CPU that takes the disk's completion interrupts.
+//! ringkv pins its raft core, to the CPU that takes the disk's completion interrupts, and
+//! `RINGKV_FLOOR_PACE_MS=<ms>` to send a request every that many milliseconds instead of
+//! back to back (a paced client, as the watch benchmark's puts, finds the server idle).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -67,7 +69,11 @@ fn pin_to(cpu: usize) {
 
 /// Times ROUNDS request/answer round trips; the server makes each request durable first
 /// when `file` is given.
-fn round_trips(file: Option<File>, server_cpu: Option<usize>) -> Vec<Duration> {
+fn round_trips(
+    file: Option<File>,
+    server_cpu: Option<usize>,
+    pace: Option<Duration>,
+) -> Vec<Duration> {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let addr = listener.local_addr().expect("local address");
     let server = std::thread::spawn(move || {
@@ -90,7 +96,14 @@ fn round_trips(file: Option<File>, server_cpu: Option<usize>) -> Vec<Duration> {
     conn.set_nodelay(true).expect("nodelay");
     let mut answer = [0u8; ANSWER];
     let mut samples = Vec::with_capacity(ROUNDS);
+    let start = Instant::now();
     for i in 0..WARMUP + ROUNDS {
+        if let Some(pace) = pace {
+            let due = start + pace * i as u32;
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
         let t = Instant::now();
         conn.write_all(&[1u8; REQUEST]).expect("request");
         conn.read_exact(&mut answer).expect("answer");
@@ -111,9 +124,13 @@ fn main() {
     let server_cpu = std::env::var("RINGKV_FLOOR_SERVER_CPU")
         .ok()
         .and_then(|v| v.parse().ok());
+    let pace = std::env::var("RINGKV_FLOOR_PACE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis);
     let path = dir.join("ringkv-request-floor.tmp");
 
-    report("loopback round trip", round_trips(None, server_cpu));
+    report("loopback round trip", round_trips(None, server_cpu, pace));
 
     let f = prepared(&path);
     let (f, disk) = std::thread::spawn(move || {
@@ -136,7 +153,7 @@ fn main() {
 
     report(
         "round trip with the durable write",
-        round_trips(Some(f), server_cpu),
+        round_trips(Some(f), server_cpu, pace),
     );
     std::fs::remove_file(&path).expect("remove the scratch file");
 }
