@@ -108,6 +108,16 @@ fn config(dir: &Path) -> RaftConfig {
     c
 }
 
+/// Snapshots every 16 entries over small segments, keeping two: a few big entries make
+/// several snapshots and purges.
+fn snapshotting_config(dir: &Path) -> RaftConfig {
+    let mut c = config(dir);
+    c.wal_segment_size = 8192;
+    c.snapshot_count = 16;
+    c.max_wals = 2;
+    c
+}
+
 struct Running {
     handle: RaftHandle<u64>,
     raft_core: ExecutorJoinHandle<Result<(), RaftError>>,
@@ -424,10 +434,7 @@ fn stop_fails_pending_requests_with_server_stopped() {
 #[test]
 fn snapshots_purge_the_wal_and_restart_from_them() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path());
-    c.wal_segment_size = 8192;
-    c.snapshot_count = 16;
-    c.max_wals = 2;
+    let c = snapshotting_config(dir.path());
     let sm = VecMachine::default();
     let node = start(c.clone(), sm.clone());
     let big = big_entries();
@@ -449,10 +456,7 @@ fn snapshots_purge_the_wal_and_restart_from_them() {
 #[test]
 fn a_deferred_snapshot_lets_entries_apply_and_purges_only_once_done() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path());
-    c.wal_segment_size = 8192;
-    c.snapshot_count = 16;
-    c.max_wals = 2;
+    let c = snapshotting_config(dir.path());
     let snapshot_gate = Arc::new(Gate::default());
     let sm = VecMachine {
         snapshot_gate: Some(snapshot_gate.clone()),
