@@ -145,7 +145,11 @@ impl Member {
                 }
             })
             .collect();
-        let outcomes = self.applier.apply_batch(&entries).expect("apply the batch");
+        let outcomes = self
+            .applier
+            .apply_batch(&entries, &mut || true)
+            .expect("apply the batch")
+            .expect("nothing to wait for");
         outcomes
             .into_iter()
             .map(|outcome| {

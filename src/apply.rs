@@ -90,61 +90,99 @@ impl Applier {
     /// Applies a batch of committed entries in one store transaction, recording the last
     /// entry's (index, term). A client error is that request's answer and still consumes
     /// its index; a store error is fatal to the member, as in etcd.
+    ///
+    /// `durable` is the WAL's sync (see [`StateMachine::apply_once_durable`]). A batch of
+    /// key-value requests is prepared in the transaction first and committed after it: the
+    /// commit publishes the new revision to readers and watchers, so nothing is seen
+    /// before it is durable. Leases and alarms take effect outside the transaction (the
+    /// lessor's deadlines, the NOSPACE flag), so a batch holding one waits for the sync
+    /// before anything is applied. `Ok(None)`: the sync failed and nothing was applied.
     pub fn apply_batch(
         &mut self,
         entries: &[Entry],
-    ) -> Result<Vec<Option<ApplyOutcome>>, MvccError> {
+        durable: &mut dyn FnMut() -> bool,
+    ) -> Result<Option<Vec<Option<ApplyOutcome>>>, MvccError> {
         let Some(last) = entries.last() else {
-            return Ok(Vec::new());
+            return Ok(durable().then(Vec::new));
         };
+        let requests: Vec<Option<RaftRequest>> = entries.iter().map(decode_entry).collect();
+        let kv_only = requests.iter().flatten().all(|r| {
+            use raft_request::Request;
+            matches!(
+                r.request,
+                Some(Request::Put(_) | Request::DeleteRange(_) | Request::Txn(_))
+            )
+        });
+        if !kv_only && !durable() {
+            return Ok(None);
+        }
         let mut w = self.mvcc.write()?;
         let before = w.revision();
         let mut outcomes = Vec::with_capacity(entries.len());
         let mut compacted = false;
-        for entry in entries {
-            // Conf changes are raft's own (already applied to its configuration); empty
-            // normal entries are the no-ops a new leader appends.
-            if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
+        for request in requests {
+            let Some(request) = request else {
                 outcomes.push(None);
                 continue;
-            }
-            let outcome = match RaftRequest::decode(&entry.data[..]) {
-                Ok(request) => {
-                    match apply_request(&mut w, request, &mut self.nospace, &self.lessor) {
-                        Ok(applied) => {
-                            compacted |= matches!(applied, Applied::Compaction(_));
-                            Some(Ok(applied))
-                        }
-                        Err(ApplyError::Client(e)) => Some(Err(e)),
-                        Err(ApplyError::Store(e)) => return Err(e),
-                    }
+            };
+            let outcome = match apply_request(&mut w, request, &mut self.nospace, &self.lessor) {
+                Ok(applied) => {
+                    compacted |= matches!(applied, Applied::Compaction(_));
+                    Some(Ok(applied))
                 }
-                Err(e) => {
-                    // Only our own proposals reach the log; an undecodable one is a bug,
-                    // not client input. Skip it rather than wedge the member.
-                    tracing::error!(index = entry.index, error = %e, "undecodable raft request; skipped");
-                    None
-                }
+                Err(ApplyError::Client(e)) => Some(Err(e)),
+                Err(ApplyError::Store(e)) => return Err(e),
             };
             w.end_request();
             outcomes.push(outcome);
         }
         w.set_consistent_index(last.index, last.term);
-        let committed = w.commit(false)?;
+        // The pages are written while the WAL's sync runs; a store that changed nothing
+        // does not ask, so ask again (it waits only once).
+        let Some(committed) = w.commit_gated(durable)? else {
+            return Ok(None);
+        };
+        if !durable() {
+            return Ok(None);
+        }
         self.watch_hub
             .publish(before, committed.revision, committed.events);
         if compacted {
             self.store_jobs.compacted();
         }
-        Ok(outcomes)
+        Ok(Some(outcomes))
     }
+}
+
+/// The request an entry carries; `None` for entries that carry none: conf changes (raft's
+/// own, already applied to its configuration), the empty entries a new leader appends, and
+/// an entry that does not decode (only our own proposals reach the log, so that is a bug,
+/// not client input: it is skipped rather than wedge the member).
+fn decode_entry(entry: &Entry) -> Option<RaftRequest> {
+    if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
+        return None;
+    }
+    RaftRequest::decode(&entry.data[..])
+        .inspect_err(|e| {
+            tracing::error!(index = entry.index, error = %e, "undecodable raft request; skipped");
+        })
+        .ok()
 }
 
 impl StateMachine for Applier {
     type Output = ApplyOutcome;
 
     fn apply(&mut self, entries: &[Entry]) -> Vec<Option<ApplyOutcome>> {
-        match self.apply_batch(entries) {
+        self.apply_once_durable(entries, &mut || true)
+            .unwrap_or_default()
+    }
+
+    fn apply_once_durable(
+        &mut self,
+        entries: &[Entry],
+        durable: &mut dyn FnMut() -> bool,
+    ) -> Option<Vec<Option<ApplyOutcome>>> {
+        match self.apply_batch(entries, durable) {
             Ok(outcomes) => outcomes,
             Err(e) => fatal(&e),
         }
@@ -369,19 +407,27 @@ mod tests {
             }
         }
 
-        fn apply(&mut self, request: raft_request::Request) -> ApplyOutcome {
+        fn entry(&mut self, request: raft_request::Request) -> Entry {
             self.index += 1;
             let data = RaftRequest {
                 request: Some(request),
             }
             .encode_to_vec();
-            let entry = Entry {
+            Entry {
                 index: self.index,
                 term: 2,
                 data: data.into(),
                 ..Entry::default()
-            };
-            let mut outcomes = self.applier.apply_batch(&[entry]).unwrap();
+            }
+        }
+
+        fn apply(&mut self, request: raft_request::Request) -> ApplyOutcome {
+            let entry = self.entry(request);
+            let mut outcomes = self
+                .applier
+                .apply_batch(&[entry], &mut || true)
+                .unwrap()
+                .unwrap();
             outcomes.pop().flatten().unwrap()
         }
 
@@ -587,5 +633,98 @@ mod tests {
         );
         assert_eq!(h.get("a", 0).unwrap(), vec![]);
         assert!(matches!(h.apply(revoke), Err(EtcdError::LeaseNotFound)));
+    }
+
+    fn value_of(mvcc: &Mvcc, key: &str) -> Option<Vec<u8>> {
+        let r = RangeRequest {
+            key: key.to_owned().into(),
+            ..RangeRequest::default()
+        };
+        let resp = kv::range(&mvcc.read(), &r).unwrap();
+        resp.kvs.into_iter().next().map(|kv| kv.value.to_vec())
+    }
+
+    fn put_request(key: &str, value: &str) -> raft_request::Request {
+        raft_request::Request::Put(PutRequest {
+            key: key.to_owned().into(),
+            value: value.to_owned().into(),
+            ..PutRequest::default()
+        })
+    }
+
+    #[test]
+    fn a_key_value_batch_is_seen_only_once_it_is_durable() {
+        let mut h = Harness::new();
+        h.put("a", "1");
+        let mvcc = h.applier.mvcc().clone();
+        let entry = h.entry(put_request("a", "2"));
+        let mut asked = 0;
+        let outcomes = h
+            .applier
+            .apply_batch(&[entry], &mut || {
+                // The first ask waits for the sync; later ones repeat its answer.
+                asked += 1;
+                if asked == 1 {
+                    assert_eq!(value_of(&mvcc, "a").as_deref(), Some(&b"1"[..]));
+                }
+                true
+            })
+            .unwrap()
+            .expect("durable");
+        assert!(asked >= 1);
+        assert!(matches!(outcomes.as_slice(), [Some(Ok(Applied::Put(_)))]));
+        assert_eq!(value_of(&mvcc, "a").as_deref(), Some(&b"2"[..]));
+        assert_eq!(h.applier.applied_index(), 2);
+
+        // A sync that failed: nothing of the batch is applied.
+        let entry = h.entry(put_request("a", "3"));
+        assert!(
+            h.applier
+                .apply_batch(&[entry], &mut || false)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(value_of(&mvcc, "a").as_deref(), Some(&b"2"[..]));
+        assert_eq!(h.applier.applied_index(), 2);
+    }
+
+    #[test]
+    fn a_batch_with_a_lease_waits_for_durability_before_applying_anything() {
+        let mut h = Harness::new();
+        let lessor = h.applier.lessor.clone();
+        let mvcc = h.applier.mvcc().clone();
+        let grant = h.entry(raft_request::Request::LeaseGrant(LeaseGrantRequest {
+            id: 7,
+            ttl: 60,
+        }));
+        let put = h.entry(put_request("a", "1"));
+        assert!(
+            h.applier
+                .apply_batch(&[grant.clone(), put.clone()], &mut || false)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(lessor.time_to_live(7), None);
+        assert_eq!(value_of(&mvcc, "a"), None);
+
+        let mut asked = 0;
+        let outcomes = h
+            .applier
+            .apply_batch(&[grant, put], &mut || {
+                asked += 1;
+                if asked == 1 {
+                    assert_eq!(lessor.time_to_live(7), None);
+                    assert_eq!(value_of(&mvcc, "a"), None);
+                }
+                true
+            })
+            .unwrap()
+            .expect("durable");
+        assert!(matches!(
+            outcomes.as_slice(),
+            [Some(Ok(Applied::LeaseGrant(_))), Some(Ok(Applied::Put(_)))]
+        ));
+        assert!(lessor.time_to_live(7).is_some());
+        assert_eq!(value_of(&mvcc, "a").as_deref(), Some(&b"1"[..]));
     }
 }

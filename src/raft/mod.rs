@@ -75,6 +75,20 @@ pub trait StateMachine {
     /// entries and continuing would diverge.
     fn apply(&mut self, entries: &[Entry]) -> Vec<Option<Self::Output>>;
 
+    /// [`StateMachine::apply`] for a batch that is not durable yet: `durable` makes it so
+    /// (it waits for the WAL's sync the first time, and repeats its answer after) and returns
+    /// whether it did. An implementation calls it before any effect of the batch can be seen
+    /// (by a reader, a watcher or a proposer), and may prepare the batch before that, while
+    /// the disk writes. If `durable` returns false nothing may be applied, and the result is
+    /// `None`.
+    fn apply_once_durable(
+        &mut self,
+        entries: &[Entry],
+        durable: &mut dyn FnMut() -> bool,
+    ) -> Option<Vec<Option<Self::Output>>> {
+        durable().then(|| self.apply(entries))
+    }
+
     /// The last applied index that is durable (the store's consistent index): the restart
     /// point.
     fn applied_index(&self) -> u64;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message};
 use raft::{RawNode, StateRole, Storage};
-use ringkv_wal::{FileDir, Options, WalStorage};
+use ringkv_wal::{FileDir, FsFile, Options, SyncJob, SyncTicket, WalError, WalStorage};
 
 use super::config::RaftConfig;
 use super::error::{ProposeError, RaftError};
@@ -340,8 +340,14 @@ impl<S: StateMachine> RaftNode<S> {
         if let Some(hs) = rd.hs() {
             store.set_hard_state(hs)?;
         }
-        if rd.must_sync() || has_snapshot {
+        if has_snapshot {
             self.sync_wal().await?;
+        } else if rd.must_sync() {
+            let job = self.node.mut_store().begin_sync()?;
+            if self.may_apply_while_syncing(&rd, &job) {
+                return self.finish_ready_while_syncing(rd, job);
+            }
+            self.run_sync(job).await?;
         }
 
         self.reads.on_read_states(rd.take_read_states());
@@ -356,17 +362,75 @@ impl<S: StateMachine> RaftNode<S> {
         }
         self.send(light.take_messages());
         self.apply_committed(light.take_committed_entries())?;
-        self.node.advance_apply();
+        self.finish_apply()
+    }
 
+    /// Whether this Ready's entries may be applied while its sync runs
+    /// ([`RaftNode::finish_ready_while_syncing`]): only a sole voter's (with no learners),
+    /// whose appended entries commit as soon as they are durable, so counting them
+    /// persisted early cannot let anyone else commit them; only for a sync that runs
+    /// inline; and not for membership changes, which raft applies to itself at once.
+    fn may_apply_while_syncing(&self, rd: &raft::Ready, job: &SyncJob<FsFile>) -> bool {
+        let raft = &self.node.raft;
+        raft.state == StateRole::Leader
+            && raft.prs().is_singleton()
+            && raft.prs().iter().len() == 1
+            && job.bytes() <= INLINE_SYNC_BYTES
+            && self.small_sync < INLINE_SYNC_MAX
+            && rd
+                .entries()
+                .iter()
+                .all(|e| e.get_entry_type() == EntryType::EntryNormal)
+    }
+
+    /// The rest of a sole voter's Ready, overlapping the apply with the disk: the WAL's
+    /// writes are handed to the kernel, raft is told they are persisted (so they commit),
+    /// and the state machine prepares the batch while the device writes. It waits for the
+    /// sync (write + fdatasync) before anything of the batch is published or answered, so
+    /// nothing is seen or acknowledged before it is durable. A failed sync stops the node
+    /// before that. Saves the apply's CPU time (~20 µs a put) from every small write's
+    /// latency.
+    fn finish_ready_while_syncing(
+        &mut self,
+        mut rd: raft::Ready,
+        mut job: SyncJob<FsFile>,
+    ) -> Result<(), RaftError> {
+        let started = Instant::now();
+        job.start();
+        self.reads.on_read_states(rd.take_read_states());
+        self.send(rd.take_persisted_messages());
+        let mut entries = rd.take_committed_entries();
+        let mut light = self.node.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            self.node.mut_store().set_commit(commit)?;
+        }
+        self.send(light.take_messages());
+        entries.extend(light.take_committed_entries());
+
+        let mut sync = OnceSync::new(job);
+        self.apply_committed_once(entries, &mut || sync.run())?;
+        let ticket = sync.finish()?;
+        self.synced(ticket, true, started)?;
+        self.finish_apply()
+    }
+
+    /// After a Ready's entries are applied: tell raft, answer reads, snapshot if due.
+    fn finish_apply(&mut self) -> Result<(), RaftError> {
+        self.node.advance_apply();
         self.reads.on_applied(self.applied);
         self.maybe_snapshot()?;
         Ok(())
     }
 
-    /// Everything appended so far becomes durable. A small sync on a fast disk runs right
-    /// here; anything else runs on glommio's blocking thread pool so the core keeps serving.
+    /// Everything appended so far becomes durable.
     async fn sync_wal(&mut self) -> Result<(), RaftError> {
         let job = self.node.mut_store().begin_sync()?;
+        self.run_sync(job).await
+    }
+
+    /// Runs a sync job. A small sync on a fast disk runs right here; anything else runs on
+    /// glommio's blocking thread pool so the core keeps serving.
+    async fn run_sync(&mut self, job: SyncJob<FsFile>) -> Result<(), RaftError> {
         let small = job.bytes() <= INLINE_SYNC_BYTES;
         let started = Instant::now();
         let ticket = if small && self.small_sync < INLINE_SYNC_MAX {
@@ -376,6 +440,16 @@ impl<S: StateMachine> RaftNode<S> {
                 .spawn_blocking(move || job.run())
                 .await?
         };
+        self.synced(ticket, small, started)
+    }
+
+    /// A sync job begun at `started` is done.
+    fn synced(
+        &mut self,
+        ticket: SyncTicket,
+        small: bool,
+        started: Instant,
+    ) -> Result<(), RaftError> {
         if small {
             // A moving average (a quarter of the newest sample): one slow sync moves the
             // next ones off-core; sampled off-core too, so a disk that got fast comes back.
@@ -398,9 +472,20 @@ impl<S: StateMachine> RaftNode<S> {
         }
     }
 
-    /// Applies one batch of committed entries: conf changes to raft first, then the whole
-    /// batch to the state machine, then answers each proposer.
+    /// Applies one batch of committed, durable entries.
     fn apply_committed(&mut self, entries: Vec<Entry>) -> Result<(), RaftError> {
+        self.apply_committed_once(entries, &mut || true)
+    }
+
+    /// Applies one batch of committed entries once `durable` has made them durable (see
+    /// [`StateMachine::apply_once_durable`]): conf changes to raft first, then the whole
+    /// batch to the state machine, then answers each proposer. If `durable` fails, nothing
+    /// is applied and the caller stops on the sync's error.
+    fn apply_committed_once(
+        &mut self,
+        entries: Vec<Entry>,
+        durable: &mut dyn FnMut() -> bool,
+    ) -> Result<(), RaftError> {
         let Some(last) = entries.last().map(|e| e.index) else {
             return Ok(());
         };
@@ -408,11 +493,17 @@ impl<S: StateMachine> RaftNode<S> {
             let conf_state = match e.get_entry_type() {
                 EntryType::EntryNormal => continue,
                 EntryType::EntryConfChange => {
+                    if !durable() {
+                        return Ok(());
+                    }
                     let cc = ConfChange::parse_from_bytes(&e.data)
                         .map_err(|err| conf_change_error(e, err))?;
                     self.node.apply_conf_change(&cc)?
                 }
                 EntryType::EntryConfChangeV2 => {
+                    if !durable() {
+                        return Ok(());
+                    }
                     let cc = ConfChangeV2::parse_from_bytes(&e.data)
                         .map_err(|err| conf_change_error(e, err))?;
                     self.node.apply_conf_change(&cc)?
@@ -421,7 +512,10 @@ impl<S: StateMachine> RaftNode<S> {
             tracing::info!(index = e.index, ?conf_state, "applied a membership change");
             self.conf_state = conf_state;
         }
-        let mut outputs = self.sm.apply(&entries).into_iter();
+        let Some(outputs) = self.sm.apply_once_durable(&entries, durable) else {
+            return Ok(());
+        };
+        let mut outputs = outputs.into_iter();
         // Published before anyone is answered: a proposer that got its result and then
         // reads `status().applied` or calls `wait_applied` must see its own entry.
         self.applied = last;
@@ -543,5 +637,34 @@ fn conf_change_error(e: &Entry, err: protobuf::ProtobufError) -> RaftError {
     RaftError::ConfChange {
         index: e.index,
         reason: err.to_string(),
+    }
+}
+
+/// A sync job run once, by whichever asks first: the state machine when it is ready to
+/// publish, or the node afterwards if the state machine never asked.
+struct OnceSync {
+    job: Option<SyncJob<FsFile>>,
+    result: Option<Result<SyncTicket, WalError>>,
+}
+
+impl OnceSync {
+    fn new(job: SyncJob<FsFile>) -> OnceSync {
+        OnceSync {
+            job: Some(job),
+            result: None,
+        }
+    }
+
+    /// Runs the job if it has not run; whether it succeeded.
+    fn run(&mut self) -> bool {
+        if let Some(job) = self.job.take() {
+            self.result = Some(job.run());
+        }
+        matches!(self.result, Some(Ok(_)))
+    }
+
+    fn finish(mut self) -> Result<SyncTicket, WalError> {
+        self.run();
+        self.result.take().unwrap_or(Err(WalError::SyncInFlight))
     }
 }

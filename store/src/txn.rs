@@ -323,20 +323,40 @@ impl<'db> WriteTxn<'db> {
         } else {
             Durability::Published
         };
-        self.commit_as(durability).map(|(txid, _)| txid)
+        self.commit_as(durability, &mut || true)
+            .map(|(txid, _)| txid)
+    }
+
+    /// A published (not durable) commit held back until `gate` returns true: the pages are
+    /// written first, so the caller's wait (for the WAL's sync) overlaps none of this work
+    /// with the publishing. `Ok(None)`: the gate said no, and the transaction was aborted.
+    /// A transaction that changed nothing has nothing to publish and does not ask.
+    pub fn commit_gated(self, gate: &mut dyn FnMut() -> bool) -> Result<Option<TxId>> {
+        let mut opened = true;
+        let committed = self.commit_as(Durability::Published, &mut || {
+            opened = gate();
+            opened
+        })?;
+        Ok(opened.then_some(committed.0))
     }
 
     /// The first half of a deferred checkpoint: a durable commit up to, not including, its
     /// fsyncs and its meta, which are returned with the meta slot to write (see
     /// [`crate::Checkpoint`]).
     pub(crate) fn commit_deferred(self) -> Result<(usize, Meta)> {
-        match self.commit_as(Durability::Deferred)? {
+        match self.commit_as(Durability::Deferred, &mut || true)? {
             (_, Some(deferred)) => Ok(deferred),
             (_, None) => Err(Error::Check("a deferred checkpoint wrote no meta".into())),
         }
     }
 
-    fn commit_as(mut self, durability: Durability) -> Result<(TxId, Option<(usize, Meta)>)> {
+    /// Commits as `durability` says; a published commit asks `gate` before it publishes and
+    /// aborts if it says no (the result is then the last published txid).
+    fn commit_as(
+        mut self,
+        durability: Durability,
+        gate: &mut dyn FnMut() -> bool,
+    ) -> Result<(TxId, Option<(usize, Meta)>)> {
         let durable = durability != Durability::Published;
         if durable {
             // One checkpoint at a time: the slot to write depends on the last one's.
@@ -431,6 +451,12 @@ impl<'db> WriteTxn<'db> {
         } else {
             self.db.file.ensure_pages(meta.hwm)?;
             self.ensure_mapping(meta.hwm)?;
+            if !gate() {
+                // The written pages were allocated here and are referenced by nothing.
+                self.give_back();
+                self.done = true;
+                return Ok((self.state.txid, None));
+            }
             self.state.freelist.add_pending(txid, freed);
         }
         let snap = Arc::new(Snapshot {

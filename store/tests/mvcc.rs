@@ -684,3 +684,44 @@ fn lease_keys_follow_puts_and_deletes() {
     let w = m.write().unwrap();
     assert_eq!(w.lease_keys(8).unwrap(), [b"c".to_vec()]);
 }
+
+#[test]
+fn a_gated_commit_publishes_only_once_its_gate_opens() {
+    let (_d, m) = open();
+    put(&m, "a", "1");
+    let mut w = m.write().unwrap();
+    w.put(b"a", b"2", 0).unwrap();
+    let mut asked = 0;
+    let committed = w
+        .commit_gated(&mut || {
+            asked += 1;
+            // The pages are written, but a reader still sees the last published revision.
+            assert_eq!(get(&m, "a", 0).unwrap().value, b"1");
+            true
+        })
+        .unwrap()
+        .expect("the gate opened");
+    assert_eq!(asked, 1);
+    assert_eq!(committed.revision, 3);
+    assert_eq!(get(&m, "a", 0).unwrap().value, b"2");
+}
+
+#[test]
+fn a_gated_commit_whose_gate_stays_shut_changes_nothing() {
+    let (_d, m) = open();
+    let (_d2, control) = open();
+    put(&m, "a", "1");
+    put(&control, "a", "1");
+    let mut w = m.write().unwrap();
+    for i in 0..200 {
+        w.put(format!("k{i}").as_bytes(), &[7; 300], 0).unwrap();
+    }
+    assert!(w.commit_gated(&mut || false).unwrap().is_none());
+    assert_eq!(m.read().revision(), 2);
+    assert_eq!(get(&m, "k0", 0), None);
+    // What it allocated went back: the next write takes the room it takes without it.
+    assert_eq!(put(&m, "b", "1"), 3);
+    put(&control, "b", "1");
+    assert_eq!(m.db_size(), control.db_size());
+    assert_eq!(get(&m, "a", 0).unwrap().value, b"1");
+}

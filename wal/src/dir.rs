@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,6 +34,11 @@ pub trait SegmentFile: Send + Sync + 'static {
     fn sync_data(&self) -> io::Result<()>;
     /// The file's length in bytes.
     fn size(&self) -> io::Result<u64>;
+    /// The descriptor of a file opened O_DIRECT, whose writes may be queued with the kernel
+    /// ([`crate::log::SyncJob::start`]); `None` keeps every write a plain call.
+    fn direct_fd(&self) -> Option<RawFd> {
+        None
+    }
 }
 
 /// A directory of segment files. `Clone + Send` so the next segment can be prepared on a
@@ -183,6 +189,10 @@ impl SegmentFile for FsFile {
 
     fn size(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len())
+    }
+
+    fn direct_fd(&self) -> Option<RawFd> {
+        self.direct.then(|| self.file.as_raw_fd())
     }
 }
 

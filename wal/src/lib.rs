@@ -13,6 +13,7 @@
 pub mod blocks;
 pub mod dir;
 pub mod log;
+mod queue;
 pub mod record;
 pub mod scan;
 pub mod segment;

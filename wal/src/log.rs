@@ -25,6 +25,7 @@ use thiserror::Error;
 
 use crate::blocks::{Blocks, Pool};
 use crate::dir::{BLOCK, SegmentDir, SegmentFile};
+use crate::queue::{MAX_QUEUED, QueuedWrite, WriteQueue};
 use crate::record::{
     Entry, FLAG_JOB_START, FLAG_RECYCLED, HardState, Record, RecordError, SnapshotMark, Stamp,
     encode_entry, entry_encoded_len,
@@ -190,7 +191,8 @@ pub struct SyncTicket {
 
 /// Everything appended before [`Log::begin_sync`]: block writes in order, each file synced
 /// before the next file's writes start. `run` blocks (O_DIRECT writes and fdatasync), so the
-/// server runs it on its WAL I/O thread; the raft core keeps appending meanwhile.
+/// server runs it on its WAL I/O thread or, for a small job, inline; [`SyncJob::start`]
+/// first hands the writes to the kernel, so the caller can work while the device writes.
 #[must_use = "a sync job does nothing until it is run and finished"]
 pub struct SyncJob<F> {
     writes: Vec<BlockWrite<F>>,
@@ -198,6 +200,10 @@ pub struct SyncJob<F> {
     ticket: SyncTicket,
     /// Where the written buffers go back to, for the log to encode into again.
     pool: Pool,
+    /// The log's write queue, for `start`.
+    queue: Option<Arc<WriteQueue>>,
+    /// Writes `start` queued that have not been reaped: their buffers must outlive them.
+    queued: usize,
 }
 
 impl<F: SegmentFile> SyncJob<F> {
@@ -206,27 +212,114 @@ impl<F: SegmentFile> SyncJob<F> {
         self.writes.iter().map(|w| w.bytes.len()).sum()
     }
 
-    /// Writes and syncs. An error here is fatal for the log (after a failed fdatasync the
-    /// kernel may have dropped the dirty pages; etcd exits too), so it is not retried.
-    pub fn run(self) -> Result<SyncTicket, WalError> {
-        let io = |i: usize, source| WalError::Io {
-            file: self.names.get(i).cloned().unwrap_or_default(),
+    /// Hands the block writes to the kernel and returns without waiting for the device;
+    /// [`SyncJob::run`] then waits for them and syncs. Where that cannot be done (writes to
+    /// more than one file or more than a few, a file not opened O_DIRECT, no io_uring) it
+    /// does nothing and `run` writes as it always does.
+    pub fn start(&mut self) {
+        let (Some(queue), Some(first)) = (&self.queue, self.writes.first()) else {
+            return;
+        };
+        let Some(fd) = first.file.direct_fd() else {
+            return;
+        };
+        if self.queued > 0
+            || self.writes.len() > MAX_QUEUED
+            || !self
+                .writes
+                .iter()
+                .all(|w| Arc::ptr_eq(&w.file, &first.file))
+        {
+            return;
+        }
+        let writes: Vec<QueuedWrite> = self
+            .writes
+            .iter()
+            .map(|w| QueuedWrite {
+                fd,
+                buf: w.bytes.as_ptr(),
+                len: w.bytes.len(),
+                offset: w.offset,
+            })
+            .collect();
+        // SAFETY: the buffers belong to `self.writes`, which is neither changed nor dropped
+        // before `reap` (in `run`, or in `drop` for a job that is never run) returns.
+        match unsafe { queue.submit(&writes) } {
+            Ok(()) => self.queued = writes.len(),
+            Err(e) => tracing::debug!(error = %e, "WAL writes not queued; the sync writes them"),
+        }
+    }
+
+    /// Writes (or waits for the writes `start` queued) and syncs. An error here is fatal for
+    /// the log (after a failed fdatasync the kernel may have dropped the dirty pages; etcd
+    /// exits too), so it is not retried.
+    pub fn run(mut self) -> Result<SyncTicket, WalError> {
+        let io = |names: &[PathBuf], i: usize, source| WalError::Io {
+            file: names.get(i).cloned().unwrap_or_default(),
             source,
         };
-        for (i, w) in self.writes.iter().enumerate() {
-            w.file.write_at(w.offset, &w.bytes).map_err(|e| io(i, e))?;
-            let last_of_file = self
-                .writes
-                .get(i + 1)
-                .is_none_or(|next| !Arc::ptr_eq(&next.file, &w.file));
-            if last_of_file {
-                w.file.sync_data().map_err(|e| io(i, e))?;
+        if self.queued > 0 {
+            let results = self.reap().map_err(|e| io(&self.names, 0, e))?;
+            for (i, (w, &result)) in self.writes.iter().zip(&results).enumerate() {
+                match usize::try_from(result) {
+                    Ok(n) if n == w.bytes.len() => {}
+                    // A short write (the disk filled, a signal): write it all again.
+                    Ok(_) => w
+                        .file
+                        .write_at(w.offset, &w.bytes)
+                        .map_err(|e| io(&self.names, i, e))?,
+                    Err(_) => {
+                        let source = std::io::Error::from_raw_os_error(-result);
+                        return Err(io(&self.names, i, source));
+                    }
+                }
+            }
+            if let Some(w) = self.writes.first() {
+                w.file.sync_data().map_err(|e| io(&self.names, 0, e))?;
+            }
+        } else {
+            for (i, w) in self.writes.iter().enumerate() {
+                w.file
+                    .write_at(w.offset, &w.bytes)
+                    .map_err(|e| io(&self.names, i, e))?;
+                let last_of_file = self
+                    .writes
+                    .get(i + 1)
+                    .is_none_or(|next| !Arc::ptr_eq(&next.file, &w.file));
+                if last_of_file {
+                    w.file.sync_data().map_err(|e| io(&self.names, i, e))?;
+                }
             }
         }
-        for w in self.writes {
+        for w in std::mem::take(&mut self.writes) {
             self.pool.give_back(w.bytes);
         }
         Ok(self.ticket)
+    }
+
+    /// Waits for the queued writes.
+    fn reap(&mut self) -> std::io::Result<Vec<i32>> {
+        let Some(queue) = &self.queue else {
+            return Ok(Vec::new());
+        };
+        let results = queue.reap(self.queued)?;
+        self.queued = 0;
+        Ok(results)
+    }
+}
+
+impl<F> Drop for SyncJob<F> {
+    fn drop(&mut self) {
+        if self.queued == 0 {
+            return;
+        }
+        // The kernel may still be reading the buffers: wait for it, and if even that
+        // fails, leak them rather than free memory a write is reading.
+        let reaped = self.queue.as_ref().map(|q| q.reap(self.queued));
+        if !matches!(reaped, Some(Ok(_))) {
+            tracing::error!("queued WAL writes could not be reaped; leaking their buffers");
+            std::mem::forget(std::mem::take(&mut self.writes));
+        }
     }
 }
 
@@ -268,6 +361,9 @@ pub struct Log<D: SegmentDir> {
     /// is recycled: filling 64 MiB on the raft core stalled every write for tens of
     /// milliseconds each rotation.
     prepared: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    /// Where jobs queue their writes (see [`SyncJob::start`]), and whether making it failed.
+    queue: Option<Arc<WriteQueue>>,
+    queue_failed: bool,
 }
 
 /// The names the next segment is kept under until rotation; never segment names.
@@ -360,6 +456,8 @@ impl<D: SegmentDir> Log<D> {
             job_started: false,
             recycled,
             prepared: None,
+            queue: None,
+            queue_failed: false,
         };
         // Segments at the end without a record of their own were made by a rotation whose
         // first sync never finished (a sync writes and syncs a segment before touching the
@@ -833,7 +931,24 @@ impl<D: SegmentDir> Log<D> {
                 snapshot_seq: self.snapshot_seq,
             },
             pool: self.pool.clone(),
+            queue: self.write_queue(),
+            queued: 0,
         })
+    }
+
+    /// The log's write queue, made the first time a job asks; `None` where io_uring cannot
+    /// be set up (jobs then write with plain calls).
+    fn write_queue(&mut self) -> Option<Arc<WriteQueue>> {
+        if self.queue.is_none() && !self.queue_failed {
+            match WriteQueue::new() {
+                Ok(q) => self.queue = Some(Arc::new(q)),
+                Err(e) => {
+                    self.queue_failed = true;
+                    tracing::info!(error = %e, "no io_uring for the WAL; its writes are plain calls");
+                }
+            }
+        }
+        self.queue.clone()
     }
 
     /// Records that a job finished: what it covered is durable.

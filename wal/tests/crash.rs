@@ -2,8 +2,9 @@
 //! variable) that appends and syncs through real files with O_DIRECT, printing each synced
 //! index; the parent SIGKILLs it after reading a varying number of reports, reopens the log
 //! and checks that every reported index is there with its data. The child snapshots and
-//! purges as it goes, so later segments overwrite recycled files. No sleeps: kills are timed
-//! by the reports themselves.
+//! purges as it goes, so later segments overwrite recycled files; every other sync hands its
+//! writes to the kernel first (`SyncJob::start`). No sleeps: kills are timed by the reports
+//! themselves.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -49,7 +50,13 @@ fn crash_child() {
             };
             log.save_snapshot(mark).unwrap();
         }
-        log.sync().unwrap();
+        // Every other sync queues its writes first, as the raft core does for small ones.
+        let mut job = log.begin_sync().unwrap();
+        if round % 2 == 0 {
+            job.start();
+        }
+        let ticket = job.run().unwrap();
+        log.finish_sync(ticket);
         log.purge().unwrap();
         writeln!(out, "synced {}", log.last_index()).unwrap();
         out.flush().unwrap();

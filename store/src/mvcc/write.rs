@@ -286,6 +286,29 @@ impl<'a> MvccWrite<'a> {
     /// revision after the commit (bumped only if there were puts/deletes) and the events in
     /// (revision, sub) order for watchers.
     pub fn commit(mut self, durable: bool) -> Result<Committed, MvccError> {
+        let revision = self.finish()?;
+        self.txn.commit(durable)?;
+        Ok(Committed {
+            revision,
+            events: self.events,
+        })
+    }
+
+    /// [`MvccWrite::commit`], not durable, published only once `gate` returns true (see
+    /// `WriteTxn::commit_gated`); `Ok(None)` if it said no and the write was discarded.
+    pub fn commit_gated(
+        mut self,
+        gate: &mut dyn FnMut() -> bool,
+    ) -> Result<Option<Committed>, MvccError> {
+        let revision = self.finish()?;
+        Ok(self.txn.commit_gated(gate)?.map(|_| Committed {
+            revision,
+            events: self.events,
+        }))
+    }
+
+    /// Writes the meta state a commit publishes; the store's revision after it.
+    fn finish(&mut self) -> Result<i64, MvccError> {
         if self.failed {
             return Err(MvccError::WriteFailed);
         }
@@ -298,11 +321,7 @@ impl<'a> MvccWrite<'a> {
             }
             .store(&mut self.txn)?;
         }
-        self.txn.commit(durable)?;
-        Ok(Committed {
-            revision,
-            events: self.events,
-        })
+        Ok(revision)
     }
 }
 
