@@ -7,6 +7,11 @@
 //!    fdatasync** (off the executor thread), apply committed entries in one state machine
 //!    batch, answer proposers and readers, advance.
 //!
+//! A sole voter's small Ready overlaps the last two: its WAL write is handed to the kernel,
+//! raft counts the entries persisted (so they commit), and the state machine prepares the
+//! batch while the device writes; nothing is published or answered until the fdatasync has
+//! returned ([`RaftNode::finish_ready_while_syncing`]).
+//!
 //! While a sync is in flight the loop is parked on it, so proposals arriving meanwhile wait
 //! in the channel and all go into the next Ready.
 
