@@ -380,8 +380,7 @@ impl<S: StateMachine> RaftNode<S> {
         raft.state == StateRole::Leader
             && raft.prs().is_singleton()
             && raft.prs().iter().len() == 1
-            && job.bytes() <= INLINE_SYNC_BYTES
-            && self.small_sync < INLINE_SYNC_MAX
+            && self.runs_inline(job)
             && rd
                 .entries()
                 .iter()
@@ -438,7 +437,7 @@ impl<S: StateMachine> RaftNode<S> {
     async fn run_sync(&mut self, job: SyncJob<FsFile>) -> Result<(), RaftError> {
         let small = job.bytes() <= INLINE_SYNC_BYTES;
         let started = Instant::now();
-        let ticket = if small && self.small_sync < INLINE_SYNC_MAX {
+        let ticket = if self.runs_inline(&job) {
             job.run()?
         } else {
             glommio::executor()
@@ -446,6 +445,11 @@ impl<S: StateMachine> RaftNode<S> {
                 .await?
         };
         self.synced(ticket, small, started)
+    }
+
+    /// Whether a sync job runs on the raft core: a small one while small ones are fast.
+    fn runs_inline(&self, job: &SyncJob<FsFile>) -> bool {
+        job.bytes() <= INLINE_SYNC_BYTES && self.small_sync < INLINE_SYNC_MAX
     }
 
     /// A sync job begun at `started` is done.
@@ -670,6 +674,7 @@ impl OnceSync {
 
     fn finish(mut self) -> Result<SyncTicket, WalError> {
         self.run();
+        // `run` has always left a result; the error only keeps this free of a panic path.
         self.result.take().unwrap_or(Err(WalError::SyncInFlight))
     }
 }
