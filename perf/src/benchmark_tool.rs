@@ -41,6 +41,9 @@ pub fn arguments(job: &Job, load: &Load, endpoint: &str) -> Option<Vec<String>> 
         format!("--endpoints={endpoint}"),
         format!("--conns={}", load.conns),
         format!("--clients={}", load.clients),
+        // Full precision: by default the tool prints latencies to 0.1 ms, which rounds put
+        // 1×1's 0.256 ms to 0.0003 s.
+        "--precise".to_owned(),
     ];
     let total = format!("--total={}", load.total);
     let rate = format!("--rate={}", load.rate);
@@ -188,6 +191,17 @@ Error distribution:
     }
 
     #[test]
+    fn parses_full_precision_latencies() {
+        let precise = OUTPUT
+            .replace("50% in 0.0071 secs.", "50% in 0.000255827 secs.")
+            .replace("99% in 0.0197 secs.", "99% in 0.000697242 secs.");
+        let summary = parse(&precise).expect("parses");
+        assert_eq!(summary.p50, 0.000255827);
+        assert_eq!(summary.p99, 0.000697242);
+        assert_eq!(summary.p999, 0.0343);
+    }
+
+    #[test]
     fn translates_jobs() {
         let put = Job::Put(KeyArgs {
             key_size: 8,
@@ -198,8 +212,8 @@ Error distribution:
         let args = arguments(&put, &Load::new(16, 256, 1000), "http://127.0.0.1:1").expect("put");
         assert_eq!(
             args.join(" "),
-            "--endpoints=127.0.0.1:1 --conns=16 --clients=256 put --total=1000 --rate=0 \
-             --key-size=8 --val-size=256 --key-space-size=100000 --sequential-keys"
+            "--endpoints=127.0.0.1:1 --conns=16 --clients=256 --precise put --total=1000 \
+             --rate=0 --key-size=8 --val-size=256 --key-space-size=100000 --sequential-keys"
         );
         let range = Job::Range(RangeArgs {
             key: "foo".into(),
