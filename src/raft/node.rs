@@ -62,12 +62,15 @@ pub struct RaftNode<S: StateMachine> {
     small_sync: Duration,
 }
 
-/// A sync writing at most this much may run inline on the raft core...
-const INLINE_SYNC_BYTES: usize = 16 * 1024;
-/// ...while small syncs take less than this. Handing a sync to the blocking pool costs two
-/// thread wake-ups (put 1 conn × 1 client here: p50 0.49 ms off-core, 0.45 ms inline, with
-/// 0.2–0.3 ms syncs); a slow disk's syncs must not stall the clients that share the raft
-/// core, and small syncs only happen under light load, when few clients wait.
+/// A sync writing at most this much may run inline on the raft core, where its batch is
+/// applied while the disk writes...
+const INLINE_SYNC_BYTES: usize = 256 * 1024;
+/// ...while such syncs take less than this. Handing a sync to the blocking pool costs two
+/// thread wake-ups and gives up that overlap (put 1 conn × 1 client: p50 0.49 ms off-core,
+/// 0.45 ms inline, with 0.2–0.3 ms syncs; put 16 × 256, six in seven of whose Readys wrote
+/// more than 16 KiB, five paired runs with 256 KiB instead of 16 KiB here: −6% server CPU
+/// per put, +5% req/s, p99 unchanged). A slow disk's syncs must not stall the clients that
+/// share the raft core.
 const INLINE_SYNC_MAX: Duration = Duration::from_millis(1);
 
 impl<S: StateMachine> RaftNode<S> {
