@@ -4,10 +4,11 @@
 //! 1. take every request queued for the raft core (one batch: group commit);
 //! 2. tick if a heartbeat interval has passed; propose; start one ReadIndex round;
 //! 3. [`RaftNode::handle_ready`]: send messages, persist entries + HardState, **one
-//!    fdatasync** (off the executor thread), apply committed entries in one state machine
-//!    batch, answer proposers and readers, advance.
+//!    fdatasync** (on the raft core for a small one while syncs are fast, else on glommio's
+//!    blocking thread), apply committed entries in one state machine batch, answer
+//!    proposers and readers, advance.
 //!
-//! A sole voter's small Ready overlaps the last two: its WAL write is handed to the kernel,
+//! A sole voter's Ready whose sync runs on the raft core overlaps the last two: its WAL write is handed to the kernel,
 //! raft counts the entries persisted (so they commit), and the state machine prepares the
 //! batch while the device writes; nothing is published or answered until the fdatasync has
 //! returned ([`RaftNode::finish_ready_while_syncing`]).
