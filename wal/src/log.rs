@@ -254,41 +254,29 @@ impl<F: SegmentFile> SyncJob<F> {
     /// the log (after a failed fdatasync the kernel may have dropped the dirty pages; etcd
     /// exits too), so it is not retried.
     pub fn run(mut self) -> Result<SyncTicket, WalError> {
-        let io = |names: &[PathBuf], i: usize, source| WalError::Io {
-            file: names.get(i).cloned().unwrap_or_default(),
+        let reaped = self.reap().map_err(|source| WalError::Io {
+            file: self.names.first().cloned().unwrap_or_default(),
+            source,
+        })?;
+        let io = |i: usize, source| WalError::Io {
+            file: self.names.get(i).cloned().unwrap_or_default(),
             source,
         };
-        if self.queued > 0 {
-            let results = self.reap().map_err(|e| io(&self.names, 0, e))?;
-            for (i, (w, &result)) in self.writes.iter().zip(&results).enumerate() {
-                match usize::try_from(result) {
-                    Ok(n) if n == w.bytes.len() => {}
-                    // A short write (the disk filled, a signal): write it all again.
-                    Ok(_) => w
-                        .file
-                        .write_at(w.offset, &w.bytes)
-                        .map_err(|e| io(&self.names, i, e))?,
-                    Err(_) => {
-                        let source = std::io::Error::from_raw_os_error(-result);
-                        return Err(io(&self.names, i, source));
-                    }
+        for (i, w) in self.writes.iter().enumerate() {
+            match reaped.get(i) {
+                Some(&n) if usize::try_from(n) == Ok(w.bytes.len()) => {}
+                Some(&errno) if errno < 0 => {
+                    return Err(io(i, std::io::Error::from_raw_os_error(-errno)));
                 }
+                // Not queued, or a short write (the disk filled, a signal): write it whole.
+                _ => w.file.write_at(w.offset, &w.bytes).map_err(|e| io(i, e))?,
             }
-            if let Some(w) = self.writes.first() {
-                w.file.sync_data().map_err(|e| io(&self.names, 0, e))?;
-            }
-        } else {
-            for (i, w) in self.writes.iter().enumerate() {
-                w.file
-                    .write_at(w.offset, &w.bytes)
-                    .map_err(|e| io(&self.names, i, e))?;
-                let last_of_file = self
-                    .writes
-                    .get(i + 1)
-                    .is_none_or(|next| !Arc::ptr_eq(&next.file, &w.file));
-                if last_of_file {
-                    w.file.sync_data().map_err(|e| io(&self.names, i, e))?;
-                }
+            let last_of_file = self
+                .writes
+                .get(i + 1)
+                .is_none_or(|next| !Arc::ptr_eq(&next.file, &w.file));
+            if last_of_file {
+                w.file.sync_data().map_err(|e| io(i, e))?;
             }
         }
         for w in std::mem::take(&mut self.writes) {
@@ -296,10 +284,13 @@ impl<F: SegmentFile> SyncJob<F> {
         }
         Ok(self.ticket)
     }
+}
 
-    /// Waits for the queued writes.
+impl<F> SyncJob<F> {
+    /// Waits for the queued writes; their results (bytes written or a negative errno), none
+    /// if nothing was queued.
     fn reap(&mut self) -> std::io::Result<Vec<i32>> {
-        let Some(queue) = &self.queue else {
+        let (Some(queue), 1..) = (&self.queue, self.queued) else {
             return Ok(Vec::new());
         };
         let results = queue.reap(self.queued)?;
@@ -310,13 +301,9 @@ impl<F: SegmentFile> SyncJob<F> {
 
 impl<F> Drop for SyncJob<F> {
     fn drop(&mut self) {
-        if self.queued == 0 {
-            return;
-        }
         // The kernel may still be reading the buffers: wait for it, and if even that
         // fails, leak them rather than free memory a write is reading.
-        let reaped = self.queue.as_ref().map(|q| q.reap(self.queued));
-        if !matches!(reaped, Some(Ok(_))) {
+        if self.reap().is_err() {
             tracing::error!("queued WAL writes could not be reaped; leaking their buffers");
             std::mem::forget(std::mem::take(&mut self.writes));
         }
@@ -361,9 +348,9 @@ pub struct Log<D: SegmentDir> {
     /// is recycled: filling 64 MiB on the raft core stalled every write for tens of
     /// milliseconds each rotation.
     prepared: Option<std::thread::JoinHandle<std::io::Result<()>>>,
-    /// Where jobs queue their writes (see [`SyncJob::start`]), and whether making it failed.
-    queue: Option<Arc<WriteQueue>>,
-    queue_failed: bool,
+    /// Where jobs queue their writes (see [`SyncJob::start`]): `None` until a job first
+    /// asks, then the queue, or `None` inside where io_uring could not be set up.
+    queue: Option<Option<Arc<WriteQueue>>>,
 }
 
 /// The names the next segment is kept under until rotation; never segment names.
@@ -457,7 +444,6 @@ impl<D: SegmentDir> Log<D> {
             recycled,
             prepared: None,
             queue: None,
-            queue_failed: false,
         };
         // Segments at the end without a record of their own were made by a rotation whose
         // first sync never finished (a sync writes and syncs a segment before touching the
@@ -939,16 +925,16 @@ impl<D: SegmentDir> Log<D> {
     /// The log's write queue, made the first time a job asks; `None` where io_uring cannot
     /// be set up (jobs then write with plain calls).
     fn write_queue(&mut self) -> Option<Arc<WriteQueue>> {
-        if self.queue.is_none() && !self.queue_failed {
-            match WriteQueue::new() {
-                Ok(q) => self.queue = Some(Arc::new(q)),
-                Err(e) => {
-                    self.queue_failed = true;
-                    tracing::info!(error = %e, "no io_uring for the WAL; its writes are plain calls");
-                }
-            }
-        }
-        self.queue.clone()
+        self.queue
+            .get_or_insert_with(|| {
+                WriteQueue::new()
+                    .map(Arc::new)
+                    .inspect_err(|e| {
+                        tracing::info!(error = %e, "no io_uring for the WAL; its writes are plain calls");
+                    })
+                    .ok()
+            })
+            .clone()
     }
 
     /// Records that a job finished: what it covered is durable.

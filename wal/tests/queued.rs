@@ -2,13 +2,19 @@
 //! log as plain ones, on real files (O_DIRECT where the file system takes it), including a
 //! job dropped before it ran: its buffers outlive the queued writes.
 
-use ringkv_wal::{Entry, FileDir, Log, Options};
+use std::path::Path;
+
+use ringkv_wal::{Entry, FileDir, Log, Options, Recovered};
 
 fn options() -> Options {
     Options {
         segment_size: 64 << 10,
         max_wals: 5,
     }
+}
+
+fn open(dir: &Path) -> (Log<FileDir>, Recovered) {
+    Log::open(FileDir::new(dir).unwrap(), options()).unwrap()
 }
 
 fn entry(index: u64) -> Entry {
@@ -22,7 +28,7 @@ fn entry(index: u64) -> Entry {
 #[test]
 fn started_jobs_write_what_plain_jobs_write_across_rotations() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut log, _) = Log::open(FileDir::new(dir.path()).unwrap(), options()).unwrap();
+    let (mut log, _) = open(dir.path());
     for index in 1..=400u64 {
         log.append_entries(&[entry(index)]).unwrap();
         let mut job = log.begin_sync().unwrap();
@@ -34,7 +40,7 @@ fn started_jobs_write_what_plain_jobs_write_across_rotations() {
     }
     assert!(log.segment_names().len() > 1, "no rotation happened");
     drop(log);
-    let (_, rec) = Log::open(FileDir::new(dir.path()).unwrap(), options()).unwrap();
+    let (_, rec) = open(dir.path());
     assert_eq!(rec.last_index(), 400);
     for e in &rec.entries {
         assert!(e.data == entry(e.index).data, "entry {} data", e.index);
@@ -44,7 +50,7 @@ fn started_jobs_write_what_plain_jobs_write_across_rotations() {
 #[test]
 fn a_started_job_dropped_unrun_leaves_a_log_that_reopens() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut log, _) = Log::open(FileDir::new(dir.path()).unwrap(), options()).unwrap();
+    let (mut log, _) = open(dir.path());
     for index in 1..=10u64 {
         log.append_entries(&[entry(index)]).unwrap();
     }
@@ -54,7 +60,7 @@ fn a_started_job_dropped_unrun_leaves_a_log_that_reopens() {
     job.start();
     drop(job);
     drop(log);
-    let (_, rec) = Log::open(FileDir::new(dir.path()).unwrap(), options()).unwrap();
+    let (_, rec) = open(dir.path());
     // Entry 11 was written but never synced: it may or may not be read back.
     assert!((10..=11).contains(&rec.last_index()));
     for e in &rec.entries {
