@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use io_uring::{IoUring, opcode, types};
 
-/// At most this many writes are queued at once; a job with more writes them in turn.
+/// At most this many writes are queued at once; a job with more writes them plainly.
 pub(crate) const MAX_QUEUED: usize = 8;
 
 /// One queued write: `len` bytes at `buf`, to `offset` of `fd`.
@@ -46,8 +46,13 @@ impl WriteQueue {
         if writes.len() > MAX_QUEUED || writes.len() > ring.submission().capacity() {
             return Err(io::ErrorKind::InvalidInput.into());
         }
-        for (i, w) in writes.iter().enumerate() {
-            let len = u32::try_from(w.len).map_err(|_| io::ErrorKind::InvalidInput)?;
+        // Every length is checked before anything is queued: a refusal must leave the ring
+        // empty, since the caller then writes these buffers itself.
+        let lens = writes
+            .iter()
+            .map(|w| u32::try_from(w.len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput)))
+            .collect::<io::Result<Vec<u32>>>()?;
+        for (i, (w, len)) in writes.iter().zip(lens).enumerate() {
             let sqe = opcode::Write::new(types::Fd(w.fd), w.buf, len)
                 .offset(w.offset)
                 .build()
