@@ -73,6 +73,15 @@ const INLINE_SYNC_BYTES: usize = 256 * 1024;
 /// per put, +5% req/s, p99 unchanged). A slow disk's syncs must not stall the clients that
 /// share the raft core.
 const INLINE_SYNC_MAX: Duration = Duration::from_millis(1);
+/// A Ready applying at least this many entries while its WAL write is in flight makes the
+/// write durable by itself (`RWF_DSYNC`), so the kernel starts the device's flush as soon
+/// as the write lands rather than after the apply: a put's apply takes 5–7 µs of CPU and a
+/// small write ~50 µs here, so from about eight entries on the apply outlasts the write.
+/// Fewer entries leave the core waiting on the write anyway, and its own fdatasync then
+/// wakes it sooner than the kernel's worker does (put 1 × 1 at 1k/s: p50 +15–40 µs with a
+/// durable write for every Ready; put 16 × 256, six paired runs: 59–62k req/s against
+/// 48–61k, higher in every pair, CPU per put unchanged).
+const DURABLE_WRITE_MIN_ENTRIES: usize = 8;
 
 impl<S: StateMachine> RaftNode<S> {
     /// Opens the WAL (bootstrapping a new cluster on an empty one), starts raft at the state
@@ -404,7 +413,7 @@ impl<S: StateMachine> RaftNode<S> {
         mut job: SyncJob<FsFile>,
     ) -> Result<(), RaftError> {
         let started = Instant::now();
-        job.start();
+        job.start(rd.entries().len() >= DURABLE_WRITE_MIN_ENTRIES);
         self.reads.on_read_states(rd.take_read_states());
         self.send(rd.take_persisted_messages());
         let mut entries = rd.take_committed_entries();

@@ -204,6 +204,9 @@ pub struct SyncJob<F> {
     queue: Option<Arc<WriteQueue>>,
     /// Writes `start` queued that have not been reaped: their buffers must outlive them.
     queued: usize,
+    /// `start` queued the job's only write durable (`RWF_DSYNC`): once it is reaped whole,
+    /// no fdatasync is needed.
+    queued_durable: bool,
 }
 
 impl<F: SegmentFile> SyncJob<F> {
@@ -216,7 +219,15 @@ impl<F: SegmentFile> SyncJob<F> {
     /// [`SyncJob::run`] then waits for them and syncs. Where that cannot be done (writes to
     /// more than one file or more than a few, a file not opened O_DIRECT, no io_uring) it
     /// does nothing and `run` writes as it always does.
-    pub fn start(&mut self) {
+    ///
+    /// `durable`: the job's write, if it is the only one, is made durable by the write
+    /// itself (`RWF_DSYNC`) and `run` needs no fdatasync after it. The kernel then starts
+    /// the device's flush the moment the write lands (from a worker thread, where the
+    /// device has no FUA writes), which pays when the caller has more to do meanwhile than
+    /// the write takes; a caller that would be waiting anyway is woken sooner by its own
+    /// fdatasync. Several writes are always synced once after them all: each durable
+    /// write would bring its own flush.
+    pub fn start(&mut self, durable: bool) {
         let (Some(queue), Some(first)) = (&self.queue, self.writes.first()) else {
             return;
         };
@@ -232,6 +243,7 @@ impl<F: SegmentFile> SyncJob<F> {
         {
             return;
         }
+        let durable = durable && self.writes.len() == 1;
         let writes: Vec<QueuedWrite> = self
             .writes
             .iter()
@@ -240,17 +252,22 @@ impl<F: SegmentFile> SyncJob<F> {
                 buf: w.bytes.as_ptr(),
                 len: w.bytes.len(),
                 offset: w.offset,
+                durable,
             })
             .collect();
         // SAFETY: the buffers belong to `self.writes`, which is neither changed nor dropped
         // before `reap` (in `run`, or in `drop` for a job that is never run) returns.
         match unsafe { queue.submit(&writes) } {
-            Ok(()) => self.queued = writes.len(),
+            Ok(()) => {
+                self.queued = writes.len();
+                self.queued_durable = durable;
+            }
             Err(e) => tracing::debug!(error = %e, "WAL writes not queued; the sync writes them"),
         }
     }
 
-    /// Writes (or waits for the writes `start` queued) and syncs. An error here is fatal for
+    /// Writes (or waits for the writes `start` queued) and syncs (a durable write needs no
+    /// sync). An error here is fatal for
     /// the log (after a failed fdatasync the kernel may have dropped the dirty pages; etcd
     /// exits too), so it is not retried.
     pub fn run(mut self) -> Result<SyncTicket, WalError> {
@@ -262,6 +279,9 @@ impl<F: SegmentFile> SyncJob<F> {
             file: self.names.get(i).cloned().unwrap_or_default(),
             source,
         };
+        // Whether everything so far is durable without an fdatasync: a durable write's
+        // data is, unless part of it had to be written again the plain way.
+        let mut durable = self.queued_durable;
         for (i, w) in self.writes.iter().enumerate() {
             match reaped.get(i) {
                 Some(&n) if usize::try_from(n) == Ok(w.bytes.len()) => {}
@@ -269,13 +289,16 @@ impl<F: SegmentFile> SyncJob<F> {
                     return Err(io(i, std::io::Error::from_raw_os_error(-errno)));
                 }
                 // Not queued, or a short write (the disk filled, a signal): write it whole.
-                _ => w.file.write_at(w.offset, &w.bytes).map_err(|e| io(i, e))?,
+                _ => {
+                    w.file.write_at(w.offset, &w.bytes).map_err(|e| io(i, e))?;
+                    durable = false;
+                }
             }
             let last_of_file = self
                 .writes
                 .get(i + 1)
                 .is_none_or(|next| !Arc::ptr_eq(&next.file, &w.file));
-            if last_of_file {
+            if last_of_file && !durable {
                 w.file.sync_data().map_err(|e| io(i, e))?;
             }
         }
@@ -919,6 +942,7 @@ impl<D: SegmentDir> Log<D> {
             pool: self.pool.clone(),
             queue: self.write_queue(),
             queued: 0,
+            queued_durable: false,
         })
     }
 

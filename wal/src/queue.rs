@@ -3,7 +3,8 @@
 //! work while the device writes, and reap them before the fdatasync. An O_DIRECT overwrite
 //! of allocated blocks is issued by the kernel at submission and completes from the disk's
 //! interrupt: no thread is woken on the way (an fdatasync would be punted to a kernel
-//! worker, so it stays a plain blocking call).
+//! worker, so it stays a plain blocking call). A job's only write goes with `RWF_DSYNC`
+//! and needs no fdatasync after it (see [`QueuedWrite::durable`]).
 
 use std::io;
 use std::os::fd::RawFd;
@@ -20,6 +21,10 @@ pub(crate) struct QueuedWrite {
     pub buf: *const u8,
     pub len: usize,
     pub offset: u64,
+    /// Written with `RWF_DSYNC`: it completes only once its data is durable, as if an
+    /// fdatasync had followed it. The kernel makes that one FUA write where the device
+    /// takes them (most NVMe drives), and a write plus a cache flush elsewhere.
+    pub durable: bool,
 }
 
 /// The ring. Only one job uses it at a time (the log has one job in flight), so the lock
@@ -55,6 +60,7 @@ impl WriteQueue {
         for (i, (w, len)) in writes.iter().zip(lens).enumerate() {
             let sqe = opcode::Write::new(types::Fd(w.fd), w.buf, len)
                 .offset(w.offset)
+                .rw_flags(if w.durable { libc::RWF_DSYNC } else { 0 })
                 .build()
                 .user_data(i as u64);
             // SAFETY: the caller keeps the buffer alive until it is reaped; the queue has

@@ -50,10 +50,13 @@ fn crash_child() {
             };
             log.save_snapshot(mark).unwrap();
         }
-        // Every other sync queues its writes first, as the raft core does for small ones.
+        // Two syncs in three queue their writes first, as the raft core does for small
+        // ones, one of them as a durable (RWF_DSYNC) write that needs no fdatasync.
         let mut job = log.begin_sync().unwrap();
-        if round % 2 == 0 {
-            job.start();
+        match round % 3 {
+            0 => {}
+            1 => job.start(false),
+            _ => job.start(true),
         }
         let ticket = job.run().unwrap();
         log.finish_sync(ticket);

@@ -1,6 +1,7 @@
-//! Sync jobs whose writes were handed to the kernel first (`SyncJob::start`) make the same
-//! log as plain ones, on real files (O_DIRECT where the file system takes it), including a
-//! job dropped before it ran: its buffers outlive the queued writes.
+//! Sync jobs whose writes were handed to the kernel first (`SyncJob::start`, plain or durable
+//! with `RWF_DSYNC`) make the same log as plain ones, on real files (O_DIRECT where the file
+//! system takes it), including a job dropped before it ran: its buffers outlive the queued
+//! writes.
 
 use std::path::Path;
 
@@ -32,8 +33,10 @@ fn started_jobs_write_what_plain_jobs_write_across_rotations() {
     for index in 1..=400u64 {
         log.append_entries(&[entry(index)]).unwrap();
         let mut job = log.begin_sync().unwrap();
-        if index % 3 != 0 {
-            job.start();
+        match index % 3 {
+            0 => {}
+            1 => job.start(false),
+            _ => job.start(true),
         }
         let ticket = job.run().unwrap();
         log.finish_sync(ticket);
@@ -57,7 +60,7 @@ fn a_started_job_dropped_unrun_leaves_a_log_that_reopens() {
     log.sync().unwrap();
     log.append_entries(&[entry(11)]).unwrap();
     let mut job = log.begin_sync().unwrap();
-    job.start();
+    job.start(true);
     drop(job);
     drop(log);
     let (_, rec) = open(dir.path());
