@@ -79,8 +79,9 @@ const INLINE_SYNC_MAX: Duration = Duration::from_millis(1);
 /// small write ~50 µs here, so from about eight entries on the apply outlasts the write.
 /// Fewer entries leave the core waiting on the write anyway, and its own fdatasync then
 /// wakes it sooner than the kernel's worker does (put 1 × 1 at 1k/s: p50 +15–40 µs with a
-/// durable write for every Ready; put 16 × 256, six paired runs: 59–62k req/s against
-/// 48–61k, higher in every pair, CPU per put unchanged).
+/// durable write for every Ready; put 16 × 256, nine paired runs, six with every Ready's
+/// write durable and three with this bound: 59–62k req/s against 48–61k, higher in every
+/// pair, CPU per put unchanged).
 const DURABLE_WRITE_MIN_ENTRIES: usize = 8;
 
 impl<S: StateMachine> RaftNode<S> {
