@@ -77,9 +77,9 @@ const INLINE_SYNC_MAX: Duration = Duration::from_millis(1);
 /// write durable by itself (`RWF_DSYNC`), so the kernel starts the device's flush as soon
 /// as the write lands rather than after the apply: a put's apply takes 5–7 µs of CPU and a
 /// small write ~50 µs here, so from about eight entries on the apply outlasts the write.
-/// Fewer entries leave the core waiting on the write anyway, and its own fdatasync then
-/// wakes it sooner than the kernel's worker does (put 1 × 1 at 1k/s: p50 +15–40 µs with a
-/// durable write for every Ready; put 16 × 256, nine paired runs, six with every Ready's
+/// Fewer entries leave the core waiting on the write anyway, and there the durable write
+/// measured slower (put 1 × 1 at 1k/s: p50 +11–42 µs with a durable write for every
+/// Ready, six paired runs; put 16 × 256, nine paired runs, six with every Ready's
 /// write durable and three with this bound: 59–62k req/s against 48–61k, higher in every
 /// pair, CPU per put unchanged).
 const DURABLE_WRITE_MIN_ENTRIES: usize = 8;
