@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod auto_compact;
 pub mod auto_tls;
+pub mod blockdev;
 pub mod cli;
 pub mod cluster;
 pub mod config;

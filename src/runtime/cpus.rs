@@ -28,13 +28,7 @@ pub fn allowed_cpus() -> io::Result<Vec<usize>> {
 /// `None` when it cannot tell (device mapper, tmpfs, no /sys or /proc) or when every CPU
 /// has its own queue (NVMe).
 pub fn completion_cpus(dir: &Path) -> Option<Vec<usize>> {
-    use std::os::unix::fs::MetadataExt;
-    let dev = std::fs::metadata(dir).ok()?.dev();
-    let (major, minor) = (libc::major(dev), libc::minor(dev));
-    let mut block = std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")).ok()?;
-    if block.join("partition").exists() {
-        block = block.parent()?.to_path_buf();
-    }
+    let block = crate::blockdev::block_device(dir)?;
     let device = std::fs::canonicalize(block.join("device")).ok()?;
     let name = device.file_name()?.to_str()?.to_owned();
     let interrupts = std::fs::read_to_string("/proc/interrupts").ok()?;
