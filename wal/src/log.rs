@@ -267,9 +267,8 @@ impl<F: SegmentFile> SyncJob<F> {
     }
 
     /// Writes (or waits for the writes `start` queued) and syncs (a durable write needs no
-    /// sync). An error here is fatal for
-    /// the log (after a failed fdatasync the kernel may have dropped the dirty pages; etcd
-    /// exits too), so it is not retried.
+    /// sync). An error here is fatal for the log (after a failed fdatasync the kernel may
+    /// have dropped the dirty pages; etcd exits too), so it is not retried.
     pub fn run(mut self) -> Result<SyncTicket, WalError> {
         let reaped = self.reap().map_err(|source| WalError::Io {
             file: self.names.first().cloned().unwrap_or_default(),
