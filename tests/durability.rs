@@ -27,7 +27,9 @@ for_both_targets! {
 
 const SEED: u64 = 0xD0_0AB1_E5EE_D006;
 const CYCLES: usize = 20;
-const WRITERS: usize = 4;
+/// Enough that ringkv's Readys often carry 8+ entries, so kills also land on its durable
+/// (`RWF_DSYNC`) WAL writes, not only on write + fdatasync.
+const WRITERS: usize = 12;
 /// Upper bound of the seeded number of acknowledged puts before each kill.
 const MAX_ACKS_BEFORE_KILL: u64 = 120;
 /// Every wait on the server is bounded by this.

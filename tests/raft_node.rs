@@ -541,7 +541,8 @@ fn crash_under_load_keeps_every_acknowledged_proposal() {
         .spawn({
             let (h, acked, count) = (node.handle.clone(), acked.clone(), count.clone());
             move || async move {
-                let writers: Vec<_> = (0..8)
+                // 16 writers: Readys of 8+ entries, whose WAL writes are durable ones.
+                let writers: Vec<_> = (0..16)
                     .map(|w| {
                         let (h, acked, count) = (h.clone(), acked.clone(), count.clone());
                         glommio::spawn_local(async move {
