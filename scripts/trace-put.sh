@@ -7,7 +7,9 @@
 #   scripts/trace-put.sh                 # back-to-back puts (put 1×1)
 #   scripts/trace-put.sh --rate 1000     # paced puts, each finding the server idle (the watch
 #                                        # benchmark's puts)
-# Needs root (system-wide tracepoints); installs linux-perf and python3 when missing.
+# Needs root (system-wide tracepoints); installs linux-perf and python3 when missing. Where
+# the WAL's device takes FUA writes, a put's sync is one durable write with no fdatasync, and
+# the stages from "fdatasync" on are not there to find.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh

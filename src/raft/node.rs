@@ -4,14 +4,14 @@
 //! 1. take every request queued for the raft core (one batch: group commit);
 //! 2. tick if a heartbeat interval has passed; propose; start one ReadIndex round;
 //! 3. [`RaftNode::handle_ready`]: send messages, persist entries + HardState, **one
-//!    fdatasync** (on the raft core for a small one while syncs are fast, else on glommio's
-//!    blocking thread), apply committed entries in one state machine batch, answer
-//!    proposers and readers, advance.
+//!    sync** (write + fdatasync, or one durable write; on the raft core for a small one
+//!    while syncs are fast, else on glommio's blocking thread), apply committed entries in
+//!    one state machine batch, answer proposers and readers, advance.
 //!
-//! A sole voter's Ready whose sync runs on the raft core overlaps the last two: its WAL write is handed to the kernel,
-//! raft counts the entries persisted (so they commit), and the state machine prepares the
-//! batch while the device writes; nothing is published or answered until the fdatasync has
-//! returned ([`RaftNode::finish_ready_while_syncing`]).
+//! A sole voter's Ready whose sync runs on the raft core overlaps the last two: its WAL
+//! write is handed to the kernel, raft counts the entries persisted (so they commit), and
+//! the state machine prepares the batch while the device writes; nothing is published or
+//! answered until the write is durable ([`RaftNode::finish_ready_while_syncing`]).
 //!
 //! While a sync is in flight the loop is parked on it, so proposals arriving meanwhile wait
 //! in the channel and all go into the next Ready.
@@ -417,10 +417,10 @@ impl<S: StateMachine> RaftNode<S> {
     /// The rest of a sole voter's Ready, overlapping the apply with the disk: the WAL's
     /// writes are handed to the kernel, raft is told they are persisted (so they commit),
     /// and the state machine prepares the batch while the device writes. It waits for the
-    /// sync (write + fdatasync) before anything of the batch is published or answered, so
-    /// nothing is seen or acknowledged before it is durable. A failed sync stops the node
-    /// before that. Saves the apply's CPU time (~20 µs a put) from every small write's
-    /// latency.
+    /// sync (write + fdatasync, or a durable write) before anything of the batch is
+    /// published or answered, so nothing is seen or acknowledged before it is durable. A
+    /// failed sync stops the node before that. Saves the apply's CPU time (~20 µs a put)
+    /// from every small write's latency.
     fn finish_ready_while_syncing(
         &mut self,
         mut rd: raft::Ready,
